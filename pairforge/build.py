@@ -62,7 +62,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
     from .backends.base import make_backend
     from .formats import Normaliser, check_columns, detect_format, plain_columns
     from .models import resolve_model
-    from .quality import post_generation_stages, pre_generation_stages
+    from .quality import post_generation_stages, pre_generation_stages, token_bounds_check
     from .sources import load_source
     from .tables import pair_schema
 
@@ -88,6 +88,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
     excluded = ExcludedWriter(out)
     normalise = Normaliser(fmt, recipe.source.turns, mapping)
     pre = pre_generation_stages(recipe)
+    token_check = token_bounds_check(recipe)
     backend = None
     progress = _Progress(total=len(ds), quiet=quiet)
     counts = {"normalise": 0, **{s.name: 0 for s in pre}}
@@ -113,7 +114,8 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
                 from .generate import generate_shard
 
                 with stats.timed("generate"):
-                    result, info = generate_shard(shard, backend, wm, shard_index, on_batch=progress.batch)
+                    result, info = generate_shard(shard, backend, wm, shard_index, on_batch=progress.batch,
+                                                  token_check=token_check)
                 store.write(shard_index, result, info)
             shard_index += 1
 

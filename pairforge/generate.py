@@ -22,11 +22,11 @@ def prompt_limit(cfg: WeakModel, backend) -> int | None:
     return None
 
 
-def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=None):
+def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=None, token_check=None):
     """Generate rejected answers for a shard. Returns (table in generated_schema, info dict).
 
     Prompts longer than the model's context (minus max_tokens) are not sent: they come back with
-    drop_reason 'prompt_too_long'. Within the shard, prompts are batched longest first (less
+    drop_reason 'prompt_too_long'; so do rows that fail `token_check(prompt_tokens, chosen_tokens)`. Within the shard, prompts are batched longest first (less
     padding, and an out-of-memory error shows on the first batch, not the last).
     """
     import pyarrow as pa
@@ -39,7 +39,13 @@ def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=No
     p_tokens = backend.prompt_token_counts(prompts)
     c_tokens = backend.token_counts([r["chosen"] for r in rows])
     limit = prompt_limit(cfg, backend)
-    ok = [i for i in range(len(rows)) if limit is None or p_tokens[i] <= limit]
+    refused = {}
+    for i in range(len(rows)):
+        if limit is not None and p_tokens[i] > limit:
+            refused[i] = "prompt_too_long"
+        elif token_check and (why := token_check(p_tokens[i], c_tokens[i])):
+            refused[i] = why
+    ok = [i for i in range(len(rows)) if i not in refused]
     ok.sort(key=lambda i: (-p_tokens[i], i))
     completions: dict[int, list] = {}
     bs = cfg.batch_size
@@ -54,9 +60,9 @@ def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=No
     generated = 0
     for i, r in enumerate(rows):
         base = {**r, "rejected_model": backend.model_name, "prompt_tokens": p_tokens[i], "chosen_tokens": c_tokens[i]}
-        if i not in completions:
+        if i in refused:
             out_rows.append({**base, "sample_index": 0, "rejected": None, "rejected_finish_reason": None,
-                             "rejected_tokens": None, "drop_reason": "prompt_too_long"})
+                             "rejected_tokens": None, "drop_reason": refused[i]})
             continue
         for j, c in enumerate(completions[i]):
             generated += c.tokens

@@ -1,34 +1,337 @@
-"""Which quality stages run before and after generation, from the recipe's `filters`/`dedupe`."""
+"""Quality stages: filters, exact and near-duplicate dedupe, decontamination.
+
+Each stage is a callable `stage(table) -> (kept, dropped)` over Arrow tables, `dropped` carrying
+a `reason` column. Stages that need no generated text run before generation (no GPU time is
+spent on rows that will be dropped); the rest run on the generated shards. Vectorised checks use
+pyarrow.compute; the few that are inherently per row (repetition, similarity, n-grams) are plain
+Python over one batch at a time, so memory does not grow with the dataset.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
-from .recipe import Recipe
-from .tables import split_by_reason
+from .recipe import Bounds, Recipe
+
+DEFAULT_REFUSALS = [
+    r"\bI(?:'m| am) sorry\b",
+    r"\bI apologi[sz]e\b",
+    r"\bI (?:can(?:'|no)t|cannot|am unable to|'m unable to|am not able to|'m not able to)\b",
+    r"\bas an? (?:AI|artificial intelligence|language model|large language model)\b",
+    r"\bI(?:'m| am) (?:just )?an? (?:AI|language model)\b",
+    r"\bI don't have (?:personal|the ability|access)\b",
+    r"\bI(?:'m| am) not (?:programmed|allowed) to\b",
+]
+
+
+class Reasons:
+    """First-failing-check-wins reason per row, built from boolean masks."""
+
+    def __init__(self, n: int):
+        import pyarrow as pa
+
+        self.reason = pa.nulls(n, pa.string())
+
+    def flag(self, mask, reason: str) -> None:
+        import pyarrow.compute as pc
+
+        mask = pc.fill_null(mask, False)
+        self.reason = pc.if_else(pc.and_(mask, pc.is_null(self.reason)), reason, self.reason)
+
+    def split(self, table):
+        import pyarrow.compute as pc
+
+        drop = pc.is_valid(self.reason)
+        dropped = table.filter(drop).append_column("reason", self.reason.filter(drop))
+        return table.filter(pc.invert(drop)), dropped
+
+
+def _norm(arr):
+    """Lower case, whitespace collapsed and trimmed."""
+    import pyarrow.compute as pc
+
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(arr), r"\s+", " "))
+
+
+def prompt_texts(table):
+    """Each row's prompt as one string (every message's content, joined by newlines)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    prompts = table["prompt"].combine_chunks()
+    contents = pc.struct_field(prompts.flatten(), "content")
+    lists = pa.ListArray.from_arrays(prompts.offsets, contents)
+    return pc.binary_join(lists, "\n")
+
+
+def _bounds(reasons: Reasons, name: str, chars, tokens, b: Bounds) -> None:
+    import pyarrow.compute as pc
+
+    if chars is not None:
+        if b.min_chars is not None:
+            reasons.flag(pc.less(chars, b.min_chars), f"{name}_too_short")
+        if b.max_chars is not None:
+            reasons.flag(pc.greater(chars, b.max_chars), f"{name}_too_long")
+    if tokens is not None:
+        if b.min_tokens is not None:
+            reasons.flag(pc.less(tokens, b.min_tokens), f"{name}_too_few_tokens")
+        if b.max_tokens is not None:
+            reasons.flag(pc.greater(tokens, b.max_tokens), f"{name}_too_many_tokens")
+
+
+# --------------------------------------------------------------------------------- before generation
 
 
 @dataclass
-class RowFilter:
-    """A stage from a per-row check: check(row) returns a drop reason or None."""
+class PreFilter:
+    """Prompt and chosen length bounds (characters), and the chosen answer's minimum length."""
 
-    name: str
-    check: object
-    columns: tuple
+    recipe: Recipe
+    name: str = "filter_pre"
 
     def __call__(self, table):
-        cols = [table[c].to_pylist() for c in self.columns]
-        reasons = [self.check(*vals) for vals in zip(*cols)]
+        import pyarrow.compute as pc
+
+        f = self.recipe.filters
+        r = Reasons(table.num_rows)
+        chosen_chars = pc.utf8_length(pc.utf8_trim_whitespace(table["chosen"]))
+        if f.min_chosen_chars:
+            r.flag(pc.less(chosen_chars, f.min_chosen_chars), "chosen_too_short")
+        _bounds(r, "prompt", pc.utf8_length(prompt_texts(table)), None, f.lengths.prompt)
+        _bounds(r, "chosen", chosen_chars, None, f.lengths.chosen)
+        return r.split(table)
+
+
+@dataclass
+class ExactDedupe:
+    """Drop a row whose normalised prompt was seen before; the first in source order stays."""
+
+    name: str = "dedupe_exact"
+    seen: set = field(default_factory=set)
+
+    def __call__(self, table):
+        import pyarrow as pa
+
+        keys = _norm(prompt_texts(table)).to_pylist()
+        reasons = []
+        seen = self.seen
+        for k in keys:
+            h = hash(k)  # a 64-bit hash per prompt: the set stays small as the data grows
+            if h in seen:
+                reasons.append("duplicate_prompt")
+            else:
+                seen.add(h)
+                reasons.append(None)
+        from .tables import split_by_reason
+
         return split_by_reason(table, reasons)
 
 
-def _empty_rejected(rejected):
-    return "empty_rejected" if rejected is None or not rejected.strip() else None
+def shingles(text: str, size: int) -> list[str]:
+    words = text.split()
+    if len(words) <= size:
+        return [" ".join(words)] if words else [""]
+    return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
+
+
+@dataclass
+class NearDedupe:
+    """MinHash + LSH (rensa) over word shingles of the normalised prompt; the first seen stays.
+
+    LSH bands only propose candidates; each candidate is verified against the threshold with a
+    1-byte-per-permutation copy of its signature (b-bit minwise hashing), so a loose band setting
+    keeps recall high without dropping rows that merely share a band. Memory: the LSH index plus
+    num_perm bytes per kept row.
+    """
+
+    threshold: float
+    num_perm: int
+    bands: int
+    shingle: int
+    seed: int
+    name: str = "dedupe_near"
+
+    def __post_init__(self):
+        import numpy as np
+        import rensa
+
+        self._rensa = rensa
+        self.lsh = rensa.RMinHashLSH(self.threshold, self.num_perm, self.bands)
+        self.sigs = np.zeros((1024, self.num_perm), dtype=np.uint8)
+        self.n = 0
+
+    def _similar(self, digest, candidates) -> bool:
+        import numpy as np
+
+        match = (self.sigs[np.asarray(candidates)] == digest).mean(axis=1)
+        jaccard = (match - 1 / 256) / (1 - 1 / 256)  # matches by chance on 1 in 256 byte values
+        return bool((jaccard >= self.threshold).any())
+
+    def _keep(self, mh, digest) -> None:
+        import numpy as np
+
+        if self.n == len(self.sigs):
+            self.sigs = np.concatenate([self.sigs, np.zeros_like(self.sigs)])
+        self.sigs[self.n] = digest
+        self.lsh.insert(self.n, mh)
+        self.n += 1
+
+    def __call__(self, table):
+        import numpy as np
+
+        from .tables import split_by_reason
+
+        reasons = []
+        RMinHash, lsh = self._rensa.RMinHash, self.lsh
+        for text in _norm(prompt_texts(table)).to_pylist():
+            mh = RMinHash(self.num_perm, self.seed)
+            mh.update(shingles(text, self.shingle))
+            digest = np.asarray(mh.digest(), dtype=np.uint32).astype(np.uint8)
+            candidates = lsh.query(mh)
+            if candidates and self._similar(digest, candidates):
+                reasons.append("near_duplicate_prompt")
+            else:
+                self._keep(mh, digest)
+                reasons.append(None)
+        return split_by_reason(table, reasons)
+
+
+_WORD = re.compile(r"\w+")
+
+
+def ngrams(text: str, n: int) -> set[int]:
+    """Hashes of the word n-grams of a normalised text (the whole text when it is shorter)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < n:
+        return {hash(" ".join(words))} if words else set()
+    return {hash(" ".join(words[i : i + n])) for i in range(len(words) - n + 1)}
+
+
+@dataclass
+class Decontaminate:
+    """Drop rows whose prompt shares a word n-gram with any text of an evaluation set."""
+
+    index: dict  # n-gram hash -> evaluation set name
+    n: int
+    name: str = "decontaminate"
+
+    def __call__(self, table):
+        from .tables import split_by_reason
+
+        reasons = []
+        for text in prompt_texts(table).to_pylist():
+            hit = next((self.index[g] for g in ngrams(text, self.n) if g in self.index), None)
+            reasons.append(None if hit is None else f"contaminated:{hit}")
+        return split_by_reason(table, reasons)
+
+
+def build_decontamination_index(recipe: Recipe) -> dict:
+    from .evalsets import eval_texts
+
+    index = {}
+    for ev in recipe.decontaminate.sets:
+        name, texts = eval_texts(ev, recipe)
+        for t in texts:
+            for g in ngrams(t, recipe.decontaminate.ngram):
+                index.setdefault(g, name)
+    return index
+
+
+# --------------------------------------------------------------------------------- after generation
+
+
+def repeated_ngram_ratio(text: str, n: int) -> float:
+    words = text.split()
+    if len(words) < n + 1:
+        return 0.0
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def word_jaccard(a: str, b: str) -> float:
+    """Jaccard similarity of word unigrams + bigrams (lower-cased, punctuation ignored)."""
+    def grams(t):
+        w = _WORD.findall(t.lower())
+        return set(w) | {(w[i], w[i + 1]) for i in range(len(w) - 1)}
+
+    ga, gb = grams(a), grams(b)
+    if not ga and not gb:
+        return 1.0
+    return len(ga & gb) / len(ga | gb)
+
+
+@dataclass
+class PostFilter:
+    """Checks on the weak model's answer against the chosen one."""
+
+    recipe: Recipe
+    name: str = "filter_post"
+
+    def __post_init__(self):
+        rf = self.recipe.filters.refusals
+        pats = (DEFAULT_REFUSALS if rf.default_patterns else []) + list(rf.patterns)
+        self.refusal_re = "(?i)(?:" + "|".join(f"(?:{p})" for p in pats) + ")" if rf.enabled and pats else None
+
+    def __call__(self, table):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        f = self.recipe.filters
+        r = Reasons(table.num_rows)
+        rejected = table["rejected"]
+        if f.empty:
+            r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(rejected, ""))), 0), "rejected_empty")
+            r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["chosen"])), 0), "chosen_empty")
+        if f.truncated == "drop":
+            r.flag(pc.equal(table["rejected_finish_reason"], "length"), "rejected_truncated")
+        if f.identical:
+            r.flag(pc.equal(_norm(rejected), _norm(table["chosen"])), "rejected_identical_to_chosen")
+        _bounds(r, "rejected", pc.utf8_length(rejected), table["rejected_tokens"], f.lengths.rejected)
+        if self.refusal_re:
+            r.flag(pc.match_substring_regex(rejected, self.refusal_re), "rejected_refusal")
+        rep, sim = f.repetition, f.max_similarity
+        if rep.enabled or sim is not None:
+            texts = rejected.to_pylist()
+            if rep.enabled:
+                r.flag(pa.array([t is not None and repeated_ngram_ratio(t, rep.ngram) > rep.max_ratio
+                                 for t in texts]), "rejected_repetitive")
+            if sim is not None:
+                chosen = table["chosen"].to_pylist()
+                r.flag(pa.array([t is not None and word_jaccard(t, c) > sim for t, c in zip(texts, chosen)]),
+                       "rejected_too_similar")
+        return r.split(table)
+
+
+def token_bounds_check(recipe: Recipe):
+    """Prompt and chosen token bounds, checked in the generation stage before any prompt is sent
+    (they need the weak model's tokenizer, not its answers). Returns check(prompt, chosen) -> reason."""
+    lengths = recipe.filters.lengths
+
+    def out_of(n, b, name):
+        if b.min_tokens is not None and n < b.min_tokens:
+            return f"{name}_too_few_tokens"
+        if b.max_tokens is not None and n > b.max_tokens:
+            return f"{name}_too_many_tokens"
+        return None
+
+    def check(prompt_tokens: int, chosen_tokens: int):
+        return out_of(prompt_tokens, lengths.prompt, "prompt") or out_of(chosen_tokens, lengths.chosen, "chosen")
+
+    return check
 
 
 def pre_generation_stages(recipe: Recipe) -> list:
-    return []
+    stages = [PreFilter(recipe)]
+    if recipe.dedupe.exact:
+        stages.append(ExactDedupe())
+    near = recipe.dedupe.near
+    if near.enabled:
+        stages.append(NearDedupe(near.threshold, near.num_perm, near.bands, near.shingle, near.seed))
+    if recipe.decontaminate.sets:
+        stages.append(Decontaminate(build_decontamination_index(recipe), recipe.decontaminate.ngram))
+    return stages
 
 
 def post_generation_stages(recipe: Recipe) -> list:
-    return [RowFilter("filter_rejected", _empty_rejected, ("rejected",))]
+    return [PostFilter(recipe)]

@@ -94,6 +94,78 @@ class Generation:
 
 
 @dataclass
+class Bounds:
+    min_chars: Optional[int] = _f(None, _ge(0))
+    max_chars: Optional[int] = _f(None, _gt(0))
+    min_tokens: Optional[int] = _f(None, _ge(0))
+    max_tokens: Optional[int] = _f(None, _gt(0))
+
+
+@dataclass
+class Lengths:
+    prompt: Bounds = _f(Bounds)
+    chosen: Bounds = _f(Bounds)
+    rejected: Bounds = _f(Bounds)
+
+
+@dataclass
+class Refusals:
+    enabled: bool = _f(True)
+    default_patterns: bool = _f(True, help="use pairforge's built-in refusal/boilerplate list")
+    patterns: list = _f([], help="extra regular expressions (case-insensitive) matched in the rejected answer")
+
+
+@dataclass
+class Repetition:
+    enabled: bool = _f(True)
+    ngram: int = _f(3, _gt(0))
+    max_ratio: float = _f(0.5, ("range", 0, 1), help="drop when this share of n-grams are repeats")
+
+
+@dataclass
+class Filters:
+    empty: bool = _f(True, help="empty or whitespace-only chosen/rejected")
+    identical: bool = _f(True, help="rejected equal to chosen after normalising whitespace and case")
+    max_similarity: Optional[float] = _f(0.9, ("range", 0, 1), help="word 1+2-gram Jaccard of rejected vs chosen")
+    truncated: Literal["drop", "keep"] = _f("keep", help="rejected answers cut at max_tokens")
+    min_chosen_chars: int = _f(1, _ge(0))
+    lengths: Lengths = _f(Lengths)
+    refusals: Refusals = _f(Refusals)
+    repetition: Repetition = _f(Repetition)
+
+
+@dataclass
+class NearDedupe:
+    enabled: bool = _f(True)
+    threshold: float = _f(0.6, ("range_open_lo", 0, 1), help="estimated Jaccard of prompt shingles")
+    num_perm: int = _f(128, _gt(0))
+    bands: int = _f(32, _gt(0), help="LSH bands (candidates are verified); must divide num_perm")
+    shingle: int = _f(2, _gt(0), help="words per shingle")
+    seed: int = _f(42, _ge(0))
+
+
+@dataclass
+class Dedupe:
+    exact: bool = _f(True, help="drop repeated prompts (normalised whitespace and case), keep the first")
+    near: NearDedupe = _f(NearDedupe)
+
+
+@dataclass
+class EvalSet:
+    path: Optional[str] = _f(None)
+    hub: Optional[str] = _f(None)
+    config: Optional[str] = _f(None)
+    split: str = _f("test")
+    columns: list = _f([], help="text columns to read (default: every string column)")
+
+
+@dataclass
+class Decontaminate:
+    ngram: int = _f(13, _gt(0), help="words in the shared n-gram that marks a leak")
+    sets: list = _f([], help="evaluation sets: [{path: ...} or {hub: ..., split: ...}]")
+
+
+@dataclass
 class Split:
     test_size: float = _f(0.05, ("range", 0, 0.9))
     seed: int = _f(0, _ge(0))
@@ -111,6 +183,9 @@ class Recipe:
     source: Source = _f(Source)
     weak_model: WeakModel = _f(WeakModel)
     generation: Generation = _f(Generation)
+    filters: Filters = _f(Filters)
+    dedupe: Dedupe = _f(Dedupe)
+    decontaminate: Decontaminate = _f(Decontaminate)
     split: Split = _f(Split)
     output: Output = _f(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
@@ -135,6 +210,8 @@ def _to_dict(obj) -> Any:
             for f in dataclasses.fields(obj)
             if not f.metadata.get("internal")
         }
+    if isinstance(obj, list):
+        return [_to_dict(x) for x in obj]
     return obj
 
 
@@ -171,6 +248,10 @@ def _coerce(value, tp, path: str):
         if not isinstance(value, dict):
             raise RecipeError(f"{path}: must be a mapping, got {value!r}")
         return _build(tp, value, path)
+    if tp is list:
+        if not isinstance(value, list):
+            raise RecipeError(f"{path}: must be a list, got {value!r}")
+        return list(value)
     if tp is bool:
         if not isinstance(value, bool):
             raise RecipeError(f"{path}: must be true or false, got {value!r}")
@@ -233,6 +314,25 @@ def _validate_cross(r: Recipe) -> None:
     c = s.columns
     if s.format == "plain" and not (c.prompt and c.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
+    near = r.dedupe.near
+    if near.num_perm % near.bands:
+        raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")
+    import re
+
+    for i, pat in enumerate(r.filters.refusals.patterns):
+        try:
+            re.compile(pat)
+        except (re.error, TypeError) as e:
+            raise RecipeError(f"filters.refusals.patterns[{i}]: not a valid regular expression ({e})") from None
+    sets = []
+    for i, item in enumerate(r.decontaminate.sets):
+        if isinstance(item, str):
+            item = {"path": item}
+        ev = _coerce(item, EvalSet, f"decontaminate.sets[{i}]")
+        if bool(ev.path) == bool(ev.hub):
+            raise RecipeError(f"decontaminate.sets[{i}]: give exactly one of path or hub")
+        sets.append(ev)
+    r.decontaminate.sets = sets
 
 
 # --------------------------------------------------------------------------------- overrides
@@ -309,6 +409,8 @@ def _fp_view(obj) -> Any:
             for f in dataclasses.fields(obj)
             if f.metadata.get("fp", True) and not f.metadata.get("internal")
         }
+    if isinstance(obj, list):
+        return [_fp_view(x) for x in obj]
     return obj
 
 

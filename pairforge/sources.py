@@ -13,7 +13,7 @@ from pathlib import Path
 from .errors import DataError
 from .recipe import Recipe
 
-_BUILDERS = {
+BUILDERS = {
     ".json": "json",
     ".jsonl": "json",
     ".csv": "csv",
@@ -22,14 +22,14 @@ _BUILDERS = {
 }
 
 
-def _builder_for(path: Path) -> str:
+def builder_for(path: Path, field: str = "source.path") -> str:
     suffixes = [s.lower() for s in path.suffixes]
     for s in reversed(suffixes):
-        if s in _BUILDERS:
-            return _BUILDERS[s]
+        if s in BUILDERS:
+            return BUILDERS[s]
     raise DataError(
-        f"source.path: {path}: unknown file type {path.suffix or '(none)'!r}; "
-        f"use one of {', '.join(sorted(_BUILDERS))} or a folder written by Dataset.save_to_disk"
+        f"{field}: {path}: unknown file type {path.suffix or '(none)'!r}; "
+        f"use one of {', '.join(sorted(BUILDERS))} or a folder written by Dataset.save_to_disk"
     )
 
 
@@ -54,7 +54,7 @@ def load_source(recipe: Recipe) -> Loaded:
         if path.is_dir():
             ds = _load_folder(path, s.split)
         else:
-            ds = _load_file(path, _builder_for(path))
+            ds = _load_file(path, builder_for(path))
         desc = str(path)
         digest = _digest_path(path)
     else:
