@@ -10,6 +10,7 @@ Python over one batch at a time, so memory does not grow with the dataset.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 
 from .recipe import Bounds, Recipe
@@ -51,7 +52,7 @@ def _norm(arr):
     """Lower case, whitespace collapsed and trimmed."""
     import pyarrow.compute as pc
 
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_lower(arr), r"\s+", " "))
+    return pc.binary_join(pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr))), " ")
 
 
 def prompt_texts(table):
@@ -241,24 +242,27 @@ def build_decontamination_index(recipe: Recipe) -> dict:
 # --------------------------------------------------------------------------------- after generation
 
 
-def repeated_ngram_ratio(text: str, n: int) -> float:
-    words = text.split()
-    if len(words) < n + 1:
+_PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().translate(_PUNCT).split()
+
+
+def repeated_ngram_ratio(words: list[str], n: int) -> float:
+    """Share of a text's word n-grams that repeat an earlier one (0: none, near 1: a loop)."""
+    total = len(words) - n + 1
+    if total < 2:
         return 0.0
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return 1.0 - len(set(grams)) / len(grams)
+    return 1.0 - len(set(zip(*(words[i:] for i in range(n))))) / total
 
 
-def word_jaccard(a: str, b: str) -> float:
-    """Jaccard similarity of word unigrams + bigrams (lower-cased, punctuation ignored)."""
-    def grams(t):
-        w = _WORD.findall(t.lower())
-        return set(w) | {(w[i], w[i + 1]) for i in range(len(w) - 1)}
-
-    ga, gb = grams(a), grams(b)
-    if not ga and not gb:
+def word_jaccard(a: list[str], b: list[str]) -> float:
+    """Jaccard similarity of two texts' word sets (lower-cased, punctuation ignored)."""
+    sa, sb = set(a), set(b)
+    if not sa and not sb:
         return 1.0
-    return len(ga & gb) / len(ga | gb)
+    return len(sa & sb) / len(sa | sb)
 
 
 @dataclass
@@ -292,14 +296,20 @@ class PostFilter:
             r.flag(pc.match_substring_regex(rejected, self.refusal_re), "rejected_refusal")
         rep, sim = f.repetition, f.max_similarity
         if rep.enabled or sim is not None:
-            texts = rejected.to_pylist()
-            if rep.enabled:
-                r.flag(pa.array([t is not None and repeated_ngram_ratio(t, rep.ngram) > rep.max_ratio
-                                 for t in texts]), "rejected_repetitive")
-            if sim is not None:
-                chosen = table["chosen"].to_pylist()
-                r.flag(pa.array([t is not None and word_jaccard(t, c) > sim for t, c in zip(texts, chosen)]),
-                       "rejected_too_similar")
+            # per-row checks, only on rows no vectorised check has dropped already
+            alive = pc.is_null(r.reason).to_pylist()
+            texts, chosen = rejected.to_pylist(), table["chosen"].to_pylist()
+            repetitive, similar = [False] * len(texts), [False] * len(texts)
+            for i, ok in enumerate(alive):
+                if not ok or texts[i] is None:
+                    continue
+                words = _words(texts[i])
+                if rep.enabled:
+                    repetitive[i] = repeated_ngram_ratio(words, rep.ngram) > rep.max_ratio
+                if sim is not None:
+                    similar[i] = word_jaccard(words, _words(chosen[i])) > sim
+            r.flag(pa.array(repetitive), "rejected_repetitive")
+            r.flag(pa.array(similar), "rejected_too_similar")
         return r.split(table)
 
 

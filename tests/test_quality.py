@@ -9,7 +9,7 @@ import pytest
 
 from conftest import tiny_recipe
 from pairforge.build import run_build
-from pairforge.quality import (ExactDedupe, NearDedupe, PostFilter, PreFilter, repeated_ngram_ratio,
+from pairforge.quality import (_words, ExactDedupe, NearDedupe, PostFilter, PreFilter, repeated_ngram_ratio,
                                token_bounds_check, word_jaccard)
 from pairforge.recipe import recipe_from_dict
 from pairforge.tables import generated_schema, pair_schema
@@ -128,10 +128,10 @@ def test_near_dedupe_finds_planted_edits():
 
 
 def test_similarity_helpers():
-    assert repeated_ngram_ratio("a b c a b c a b c", 3) > 0.5
-    assert repeated_ngram_ratio("one two three four five six", 3) == 0.0
-    assert word_jaccard("The cat sat", "the cat sat") == 1.0
-    assert word_jaccard("The cat sat", "A dog ran") == 0.0
+    assert repeated_ngram_ratio("a b c a b c a b c".split(), 3) > 0.5
+    assert repeated_ngram_ratio("one two three four five six".split(), 3) == 0.0
+    assert word_jaccard(_words("The cat sat."), _words("the cat sat")) == 1.0
+    assert word_jaccard(_words("The cat sat"), _words("A dog ran")) == 0.0
 
 
 def test_build_with_planted_cases_explains_every_drop(tiny_model, tmp_path):

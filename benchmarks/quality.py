@@ -1,0 +1,231 @@
+"""Quality-stage benchmark on synthetic rows with planted duplicates.
+
+    python benchmarks/quality.py                 # 1M rows (a few minutes on 2 cores)
+    python benchmarks/quality.py --rows 100000   # quicker
+
+Reports, measured in the same run:
+- rows/s of the filters (pre + post) plus exact dedupe, streaming over Arrow batches;
+- near-dup throughput of pairforge's rensa stage vs the same MinHash-LSH with datasketch, as a ratio;
+- precision and recall of the near-dup stage on the planted near-duplicates;
+- peak RSS of a full streaming pass at 100k and at the full size (each in a fresh subprocess).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+BATCH = 10_000
+EXACT_SHARE = 0.03  # planted exact duplicates (case / whitespace changes)
+NEAR_SHARE = 0.03  # planted near duplicates (2 words replaced)
+
+
+def synthetic_batches(rows: int, seed: int = 0):
+    """Yield (generated-schema Arrow table, kinds) batches. kinds[i] is 'orig', 'exact' or 'near'."""
+    import pyarrow as pa
+
+    from pairforge.tables import generated_schema
+
+    rng = random.Random(seed)
+    vocab = [f"w{i:05d}" for i in range(30_000)]
+    recent: list[str] = []
+    n = 0
+    while n < rows:
+        size = min(BATCH, rows - n)
+        recs, kinds = [], []
+        for _ in range(size):
+            r = rng.random()
+            if recent and r < EXACT_SHARE:
+                prompt = "  " + rng.choice(recent).upper() + " "
+                kinds.append("exact")
+            elif recent and r < EXACT_SHARE + NEAR_SHARE:
+                words = rng.choice(recent).split()
+                for _ in range(2):
+                    words[rng.randrange(len(words))] = rng.choice(vocab)
+                prompt = " ".join(words)
+                kinds.append("near")
+            else:
+                prompt = " ".join(rng.choices(vocab, k=rng.randint(25, 40)))
+                kinds.append("orig")
+                recent.append(prompt)
+                if len(recent) > 5000:
+                    recent.pop(rng.randrange(len(recent)))
+            chosen = " ".join(rng.choices(vocab, k=rng.randint(20, 60)))
+            rejected = " ".join(rng.choices(vocab, k=rng.randint(5, 60)))
+            recs.append({"id": f"{n + len(recs)}", "source_index": n + len(recs), "turn_index": 0,
+                         "prompt": [{"role": "user", "content": prompt}], "chosen": chosen, "sample_index": 0,
+                         "rejected": rejected, "rejected_model": "synthetic", "rejected_finish_reason": "stop",
+                         "prompt_tokens": 40, "chosen_tokens": 40, "rejected_tokens": 40, "drop_reason": None})
+        yield pa.Table.from_pylist(recs, schema=generated_schema()), kinds
+        n += size
+
+
+def make_data(rows: int, path: Path) -> list[str]:
+    """Write the synthetic rows to one Parquet file (so timing excludes making them)."""
+    import pyarrow.parquet as pq
+
+    from pairforge.tables import generated_schema
+
+    kinds_all = []
+    with pq.ParquetWriter(str(path), generated_schema()) as w:
+        for t, kinds in synthetic_batches(rows):
+            w.write_table(t)
+            kinds_all.extend(kinds)
+    return kinds_all
+
+
+def recipe():
+    from pairforge.recipe import recipe_from_dict
+
+    return recipe_from_dict({"source": {"path": "synthetic"}})
+
+
+def iter_file(path: Path):
+    import pyarrow.parquet as pq
+
+    yield from (b for b in pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH))
+
+
+def filters_and_exact(path: Path) -> dict:
+    import pyarrow as pa
+
+    from pairforge.quality import ExactDedupe, PostFilter, PreFilter
+
+    r = recipe()
+    stages = [PreFilter(r), ExactDedupe(), PostFilter(r)]
+    t0 = time.perf_counter()
+    n = kept = 0
+    for b in iter_file(path):
+        t = pa.Table.from_batches([b])
+        n += t.num_rows
+        for s in stages:
+            t, _ = s(t)
+        kept += t.num_rows
+    dt = time.perf_counter() - t0
+    return {"rows": n, "kept": kept, "seconds": round(dt, 2), "rows_per_s": round(n / dt)}
+
+
+def near_dup(path: Path, kinds: list[str], rows: int) -> dict:
+    """pairforge's stage (after exact dedupe, as in a build) with precision / recall."""
+    import pyarrow as pa
+
+    from pairforge.quality import ExactDedupe, NearDedupe
+
+    nd = recipe().dedupe.near
+    exact = ExactDedupe()
+    near = NearDedupe(nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.seed)
+    seconds = 0.0
+    flagged, seen, read = set(), 0, 0
+    for b in iter_file(path):
+        t = pa.Table.from_batches([b])
+        read += t.num_rows
+        t, _ = exact(t)
+        t0 = time.perf_counter()
+        kept, dropped = near(t)
+        seconds += time.perf_counter() - t0
+        seen += t.num_rows
+        flagged.update(int(i) for i in dropped["source_index"].to_pylist())
+        if seen >= rows:
+            break
+    planted = {i for i, k in enumerate(kinds[:read]) if k == "near"}
+    tp = len(flagged & planted)
+    return {"rows": seen, "seconds": round(seconds, 2), "rows_per_s": round(seen / seconds),
+            "planted": len(planted), "flagged": len(flagged),
+            "precision": round(tp / max(1, len(flagged)), 4), "recall": round(tp / max(1, len(planted)), 4)}
+
+
+def datasketch_near(path: Path, rows: int) -> dict:
+    """The same shingles, permutations, threshold and keep-first logic with datasketch."""
+    import pyarrow as pa
+    from datasketch import MinHash, MinHashLSH
+
+    from pairforge.quality import ExactDedupe, _norm, prompt_texts, shingles
+
+    nd = recipe().dedupe.near
+    exact = ExactDedupe()
+    lsh = MinHashLSH(threshold=nd.threshold, num_perm=nd.num_perm)
+    seconds, seen = 0.0, 0
+    for b in iter_file(path):
+        t, _ = exact(pa.Table.from_batches([b]))
+        texts = _norm(prompt_texts(t)).to_pylist()[: rows - seen]
+        t0 = time.perf_counter()
+        for text in texts:
+            m = MinHash(num_perm=nd.num_perm, seed=nd.seed)
+            m.update_batch([s.encode() for s in shingles(text, nd.shingle)])
+            if not lsh.query(m):
+                lsh.insert(seen, m)
+            seen += 1
+        seconds += time.perf_counter() - t0
+        if seen >= rows:
+            break
+    return {"rows": seen, "seconds": round(seconds, 2), "rows_per_s": round(seen / seconds)}
+
+
+def peak_rss_child(path: str, rows: int) -> None:
+    """Run every pre/post stage over the first `rows` rows; print peak RSS in MiB."""
+    import pyarrow as pa
+
+    from pairforge.quality import post_generation_stages, pre_generation_stages
+
+    r = recipe()
+    stages = pre_generation_stages(r) + post_generation_stages(r)
+    seen = 0
+    for b in iter_file(Path(path)):
+        t = pa.Table.from_batches([b])
+        seen += t.num_rows
+        for s in stages:
+            t, _ = s(t)
+        if seen >= rows:
+            break
+    print(json.dumps({"rows": seen, "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
+def peak_rss(path: Path, rows: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--rss-child", str(path), "--rows", str(rows)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--datasketch-rows", type=int, default=20_000)
+    ap.add_argument("--rss-child")
+    ap.add_argument("--workdir", default="/tmp/pairforge-bench-quality")
+    args = ap.parse_args()
+    if args.rss_child:
+        return peak_rss_child(args.rss_child, args.rows)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / f"synthetic-{args.rows}.parquet"
+    t0 = time.perf_counter()
+    kinds = make_data(args.rows, data)
+    print(f"made {args.rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    report = {"rows": args.rows}
+    report["filters_plus_exact_dedupe"] = filters_and_exact(data)
+    print(json.dumps(report["filters_plus_exact_dedupe"]), file=sys.stderr)
+    rensa_small = near_dup(data, kinds, args.datasketch_rows)
+    ds = datasketch_near(data, args.datasketch_rows)
+    report["near_dup_vs_datasketch"] = {"rows": args.datasketch_rows, "rensa_rows_per_s": rensa_small["rows_per_s"],
+                                        "datasketch_rows_per_s": ds["rows_per_s"],
+                                        "ratio": round(rensa_small["rows_per_s"] / ds["rows_per_s"], 1)}
+    print(json.dumps(report["near_dup_vs_datasketch"]), file=sys.stderr)
+    report["near_dup_full"] = near_dup(data, kinds, args.rows)
+    print(json.dumps(report["near_dup_full"]), file=sys.stderr)
+    small = min(100_000, args.rows)
+    report["peak_rss"] = {"at_100k": peak_rss(data, small), "at_full": peak_rss(data, args.rows)}
+    rss = report["peak_rss"]
+    report["peak_rss"]["growth"] = round(rss["at_full"]["peak_rss_mib"] / rss["at_100k"]["peak_rss_mib"], 2)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
