@@ -51,6 +51,64 @@ def build(recipe, overrides, fresh, as_json, quiet):
         click.echo(format_summary(summary))
 
 
+@cli.command()
+@click.argument("output_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--repo", help="Hub dataset repo, user/name (default: output.repo of the build's recipe).")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--revision", help="Branch to push to (created from main if missing).")
+@click.option("--create-pr", is_flag=True, help="Open a pull request instead of committing to the branch.")
+@click.option("--message", "-m", help="Commit message.")
+@click.option("--token", help="Hub token (default: HF_TOKEN or the token saved by `hf auth login`).")
+@click.option("--dry-run", is_flag=True, help="Render the card and list what would be uploaded; touch nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def push(output_dir, repo, private, revision, create_pr, message, token, dry_run, as_json):
+    """Publish OUTPUT_DIR (a build folder) to the Hugging Face Hub in one commit."""
+    from pathlib import Path
+
+    import yaml
+
+    from .push import run_push
+
+    if not repo:
+        recipe_file = Path(output_dir) / "recipe.yaml"
+        if recipe_file.is_file():
+            repo = (yaml.safe_load(recipe_file.read_text()).get("output") or {}).get("repo")
+    if not repo:
+        raise PairforgeError("no repo: pass --repo user/name or set output.repo in the recipe")
+    result = run_push(output_dir, repo, token=token, private=private, revision=revision, create_pr=create_pr,
+                      message=message, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps({k: v for k, v in result.items() if k != "card"}, indent=2))
+        return
+    if dry_run:
+        click.echo(result["card"])
+        click.echo(f"Would upload to {repo}@{result['revision']}: {', '.join(result['upload']) or 'nothing'}"
+                   + (f"; delete: {', '.join(result['delete'])}" if result["delete"] else ""), err=True)
+    elif result["commit"] is None:
+        click.echo(f"{repo}@{result['revision']} is already up to date; nothing pushed.")
+    else:
+        where = result["pr_url"] or f"{repo}@{result['revision']}"
+        click.echo(f"Pushed {len(result['upload'])} file(s) to {where} (commit {result['commit'][:12]}).")
+        click.echo(f"Load it: datasets.load_dataset({repo!r}" +
+                   (f", revision={result['revision']!r})" if result["revision"] != "main" else ")"))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-n", "--samples", default=3, show_default=True, help="Sample pairs to show.")
+@click.option("--split", default="train", show_default=True)
+@click.option("--revision", help="Hub revision (for a repo id).")
+@click.option("--token", help="Hub token for a private repo.")
+def inspect(target, samples, split, revision, token):
+    """Show the funnel, length stats and sample pairs of TARGET (a build folder or a Hub repo id)."""
+    from rich.console import Console
+
+    from .inspect_cmd import load_for_inspect, render
+
+    stats, rows = load_for_inspect(target, samples, split, token=token, revision=revision)
+    render(stats, rows, Console())
+
+
 def format_summary(s: dict) -> str:
     lines = [
         f"Wrote {s['rows_written']} pairs ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}) "

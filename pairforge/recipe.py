@@ -176,6 +176,10 @@ class Output:
     dir: str = _f("out/demo", fp=False)
     format: Literal["conversational", "standard"] = _f("conversational")
     card: bool = _f(True, fp=False, help="render the dataset card (README.md) into the output folder")
+    license: Optional[str] = _f(None, fp=False, help="card license (SPDX id as the Hub spells it); default 'other'")
+    language: list = _f(["en"], fp=False)
+    pretty_name: Optional[str] = _f(None, fp=False)
+    repo: Optional[str] = _f(None, fp=False, help="Hub repo for `pairforge push` when --repo is not given")
 
 
 @dataclass

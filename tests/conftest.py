@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from hubserver import HubServer
+
 REPO = Path(__file__).resolve().parent.parent
+
+# The local Hub must be known before huggingface_hub or datasets is imported: they read
+# HF_ENDPOINT once, at import. So it starts here, at collection, and lives for the session.
+TOKENS = {"hf_alice_token_0123456789": "alice", "hf_bob_token_9876543210": "bob"}
+HUB = HubServer(TOKENS).start()
+_HF_HOME = tempfile.mkdtemp(prefix="pairforge-hf-home-")
+os.environ.update({
+    "HF_ENDPOINT": HUB.url,
+    "HF_HOME": _HF_HOME,
+    "HF_HUB_DISABLE_XET": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_CACHE": os.path.join(_HF_HOME, "datasets"),
+})
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.pop(_var, None)
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 CHATML = (
@@ -18,16 +37,25 @@ CHATML = (
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _isolated_caches(tmp_path_factory):
-    """Keep datasets' and pairforge's caches out of the user's home; never touch the network."""
-    root = tmp_path_factory.mktemp("caches")
-    os.environ.setdefault("HF_DATASETS_CACHE", str(root / "datasets"))
-    os.environ["HF_HUB_OFFLINE"] = os.environ.get("HF_HUB_OFFLINE", "1")
+def _session_setup():
+    """One torch thread (two made TRL steps 20x slower on a 2-core box); stop the Hub at the end."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
     torch.set_num_threads(1)
     yield
+    HUB.stop()
+
+
+@pytest.fixture
+def hub():
+    """The session's local Hub server (state shared across tests; use unique repo names)."""
+    HUB.state.fail_lfs_upload = False
+    yield HUB
+    HUB.state.fail_lfs_upload = False
+
+
+ALICE, BOB = "hf_alice_token_0123456789", "hf_bob_token_9876543210"
 
 
 def _corpus() -> list[str]:

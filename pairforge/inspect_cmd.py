@@ -1,0 +1,74 @@
+"""`pairforge inspect`: funnel, length stats and sample pairs side by side, for a quick look."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import PairforgeError
+
+
+def load_for_inspect(target: str, n: int, split: str, token: str | None = None, revision: str | None = None):
+    """(stats dict, first n rows of the split) from a build folder or a Hub repo id."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    path = Path(target)
+    if path.is_dir():
+        stats_file = path / "stats.json"
+        if not stats_file.is_file():
+            raise PairforgeError(f"{target}: no stats.json; is it a pairforge build folder?")
+        stats = json.loads(stats_file.read_text())
+        ds = datasets.load_dataset(str(path), split=split)
+    else:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import HfHubHTTPError
+
+        from .push import hub_error
+
+        try:
+            stats = json.loads(Path(hf_hub_download(target, "stats.json", repo_type="dataset", token=token,
+                                                    revision=revision)).read_text())
+        except HfHubHTTPError as e:
+            raise hub_error(e, target, "read") from None
+        ds = datasets.load_dataset(target, split=split, token=token, revision=revision)
+    return stats, ds.select(range(min(n, ds.num_rows))).to_list()
+
+
+def _text(v) -> str:
+    if isinstance(v, list):
+        return "\n".join(f"[{m['role']}] {m['content']}" for m in v)
+    return v or ""
+
+
+def render(stats: dict, rows: list[dict], console) -> None:
+    from rich.table import Table
+
+    funnel = Table(title="Funnel", show_header=True)
+    funnel.add_column("stage")
+    funnel.add_column("rows", justify="right")
+    funnel.add_row("read", str(stats["rows_read"]))
+    for f in stats["funnel"]:
+        funnel.add_row(f["stage"], str(f["rows"]))
+    console.print(funnel)
+    if stats.get("drops_total"):
+        drops = Table(title=f"Drops ({stats['drops_total']})")
+        for c in ("stage", "reason", "rows"):
+            drops.add_column(c, justify="right" if c == "rows" else "left")
+        for stage, reasons in stats["drops"].items():
+            for reason, count in reasons.items():
+                drops.add_row(stage, reason, str(count))
+        console.print(drops)
+    lengths = Table(title="Lengths (tokens)")
+    for c in ("", "mean", "p50", "p90", "max"):
+        lengths.add_column(c, justify="right" if c else "left")
+    for name, l in stats["lengths"].items():
+        lengths.add_row(name, *(str(l.get(k, "-")) for k in ("mean", "p50", "p90", "max")))
+    console.print(lengths)
+    for i, row in enumerate(rows):
+        t = Table(title=f"Pair {i + 1}: {row['id']}", show_lines=True, expand=True)
+        t.add_column("prompt", ratio=1)
+        t.add_column("chosen", ratio=1, style="green")
+        t.add_column(f"rejected ({row.get('rejected_finish_reason')})", ratio=1, style="red")
+        t.add_row(_text(row["prompt"]), _text(row["chosen"]), _text(row["rejected"]))
+        console.print(t)
