@@ -164,6 +164,12 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
         },
         **summary,
     })
+    from .train import lineage_of_model
+
+    parent = lineage_of_model(wm.model)
+    if parent:  # SPIN-style: the weak model was trained by train-ipo on an earlier set
+        stats.extra["lineage"] = {"iteration": parent["iteration"], "parent_dataset": parent["dataset"],
+                                  "parent_model": parent["base_model"], "weak_model_dir": wm.model}
     stats.seconds["total"] = time.perf_counter() - t_start
     write_json(out / "stats.json", stats.to_dict())
     atomic_write_text(out / "recipe.yaml", f"# pairforge {__version__} — fingerprint {fp}\n" + dump_resolved(recipe))

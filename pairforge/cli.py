@@ -109,6 +109,40 @@ def inspect(target, samples, split, revision, token):
     render(stats, rows, Console())
 
 
+@cli.command("train-ipo")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--dataset", help="A build folder or a Hub dataset id.")
+@click.option("--model", help="Model to train: a local folder, a Hub id or smollm2-135m-instruct.")
+@click.option("--output-dir", help="Where the trained model goes (default: out/ipo).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config field with TRL's names, e.g. --set max_steps=6 (repeatable).")
+@click.option("--push-to-hub", help="Upload the trained model to this Hub model repo.")
+@click.option("--token", help="Hub token (default: HF_TOKEN or the saved login).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token, as_json):
+    """Train MODEL with IPO on a pairforge preference dataset (TRL DPOTrainer, loss_type=ipo).
+
+    CONFIG is a YAML file of DPOConfig-style keys (see recipes/ipo.yaml).
+    """
+    from .train import run_train
+    from .train_config import load_train_config
+
+    cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
+                            push_to_hub=push_to_hub)
+    s = run_train(cfg, token=token)
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    click.echo(f"Trained {s['steps']} steps on {s['train_pairs']} pairs in {s['train_seconds']:.1f}s "
+               f"(final loss {s['train_loss']:.4f}); saved to {s['output_dir']}")
+    b, a = s["preference_before"], s["preference_after"]
+    if a:
+        click.echo(f"Held-out preference ({s['eval_pairs']} pairs): implicit-reward accuracy {a['reward_accuracy']:.3f} "
+                   f"(mean margin {a['reward_margin_mean']:.4f}); chosen preferred by log-prob "
+                   f"{b['logp_accuracy']:.3f} before -> {a['logp_accuracy']:.3f} after")
+    click.echo(f"Next self-play round: pairforge build RECIPE --set weak_model.model={s['output_dir']}")
+
+
 def format_summary(s: dict) -> str:
     lines = [
         f"Wrote {s['rows_written']} pairs ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}) "
