@@ -79,8 +79,18 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
     fmt = detect_format(ds.column_names, recipe.source)
     check_columns(fmt, ds.column_names, recipe.source)
     mapping = plain_columns(ds.column_names, recipe.source) if fmt == "plain" else None
+    from .backends.base import resolve_backend
+
     wm = recipe.weak_model
-    ref = resolve_model(wm.model, wm.revision, wm.gguf_file)
+    wm.backend, backend_note = resolve_backend(wm.backend)
+    if backend_note and not quiet:
+        print(f"backend: {wm.backend} ({backend_note})", file=sys.stderr)
+    ref = resolve_model(wm.model, wm.revision, wm.gguf_file) if wm.backend != "openai" else None
+    if ref is None:
+        from .models import ModelRef
+
+        ref = ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{wm.openai.base_url}",
+                       f"{wm.model} served at {wm.openai.base_url}")
     fp = fingerprint(recipe, loaded.digest, ref.digest)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -154,7 +164,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
         "source": {"description": loaded.description, "format": fmt, "digest": loaded.digest,
                    "hub": recipe.source.hub, "revision": recipe.source.revision},
         "weak_model": {"name": ref.name, "upstream": ref.upstream, "revision": ref.revision,
-                       "backend": wm.backend, "digest": ref.digest},
+                       "backend": wm.backend, "backend_note": backend_note, "digest": ref.digest},
         "generation": {
             "shards": n_shards,
             "shards_resumed": resumed,

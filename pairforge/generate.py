@@ -41,9 +41,11 @@ def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=No
     limit = prompt_limit(cfg, backend)
     refused = {}
     for i in range(len(rows)):
+        if p_tokens[i] is None:  # a remote backend: the server checks lengths
+            continue
         if limit is not None and p_tokens[i] > limit:
             refused[i] = "prompt_too_long"
-        elif token_check and (why := token_check(p_tokens[i], c_tokens[i])):
+        elif token_check and c_tokens[i] is not None and (why := token_check(p_tokens[i], c_tokens[i])):
             refused[i] = why
     ok = [i for i in range(len(rows)) if i not in refused]
     ok.sort(key=lambda i: (-p_tokens[i], i))
@@ -60,6 +62,11 @@ def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=No
     generated = 0
     for i, r in enumerate(rows):
         base = {**r, "rejected_model": backend.model_name, "prompt_tokens": p_tokens[i], "chosen_tokens": c_tokens[i]}
+        if i in completions:
+            if base["prompt_tokens"] is None:
+                base["prompt_tokens"] = completions[i][0].prompt_tokens
+            if any(c.error for c in completions[i]):
+                refused[i] = "server_refused"
         if i in refused:
             out_rows.append({**base, "sample_index": 0, "rejected": None, "rejected_finish_reason": None,
                              "rejected_tokens": None, "drop_reason": refused[i]})

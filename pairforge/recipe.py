@@ -76,16 +76,38 @@ class Sampling:
 
 
 @dataclass
+class VLLMOptions:
+    tensor_parallel_size: int = _f(1, _gt(0), fp=False)
+    gpu_memory_utilization: float = _f(0.9, ("range_open_lo", 0, 1), fp=False)
+    max_model_len: Optional[int] = _f(None, _gt(0), help="context length (default: the model's)")
+    enforce_eager: Optional[bool] = _f(None, fp=False, help="default: true on CPU (required there), false on GPU")
+    kv_cache_gib: int = _f(1, _gt(0), fp=False, help="CPU only: VLLM_CPU_KVCACHE_SPACE")
+
+
+@dataclass
+class OpenAIOptions:
+    base_url: Optional[str] = _f(None, help="e.g. http://127.0.0.1:8000/v1 (vLLM, TGI, llama.cpp, Ollama serve this)")
+    api_key_env: Optional[str] = _f(None, fp=False, help="name of the environment variable holding the API key")
+    concurrency: int = _f(8, _gt(0), fp=False)
+    max_retries: int = _f(5, _ge(0), fp=False)
+    timeout_s: float = _f(120.0, _gt(0), fp=False)
+    backoff_s: float = _f(1.0, _ge(0), fp=False, help="first retry delay; doubles each retry (Retry-After wins)")
+
+
+@dataclass
 class WeakModel:
     model: str = _f("smollm2-135m-instruct", help="built-in name, local folder or Hub id")
     revision: Optional[str] = _f(None)
     gguf_file: Optional[str] = _f(None, help="GGUF file inside the model folder")
-    backend: Literal["transformers"] = _f("transformers")
+    backend: Literal["transformers", "vllm", "openai", "auto"] = _f(
+        "transformers", help="auto: vLLM when it is installed and usable, else transformers")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto")
     device: str = _f("auto", fp=False, help="auto, cpu, cuda, cuda:N")
     batch_size: int = _f(16, _gt(0))
     max_prompt_tokens: Optional[int] = _f(None, _gt(0), help="drop prompts longer than this (default: model context minus max_tokens)")
     sampling: Sampling = _f(Sampling)
+    vllm: VLLMOptions = _f(VLLMOptions)
+    openai: OpenAIOptions = _f(OpenAIOptions)
 
 
 @dataclass
@@ -318,6 +340,8 @@ def _validate_cross(r: Recipe) -> None:
     c = s.columns
     if s.format == "plain" and not (c.prompt and c.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
+    if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
+        raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     near = r.dedupe.near
     if near.num_perm % near.bands:
         raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")

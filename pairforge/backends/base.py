@@ -10,9 +10,11 @@ from ..recipe import WeakModel
 
 @dataclass
 class Completion:
-    text: str
+    text: str | None
     finish_reason: str  # "stop" (the model ended its answer) or "length" (cut at max_tokens)
     tokens: int  # generated tokens
+    prompt_tokens: int | None = None  # where the backend only learns it from the server
+    error: str | None = None  # the server refused this prompt (the row is dropped with the reason)
 
 
 class Backend(Protocol):
@@ -30,6 +32,16 @@ class Backend(Protocol):
         """n completions for each prompt; the same prompts and seed give the same completions."""
 
 
+def resolve_backend(name: str) -> tuple[str, str]:
+    """(backend to use, why) for the recipe's backend; `auto` picks vLLM when it is usable."""
+    if name != "auto":
+        return name, ""
+    from .vllm_backend import vllm_status
+
+    ok, why = vllm_status()
+    return ("vllm", "vllm is installed and usable") if ok else ("transformers", f"vLLM skipped: {why}")
+
+
 def make_backend(cfg: WeakModel) -> Backend:
     from ..models import resolve_model
 
@@ -38,4 +50,16 @@ def make_backend(cfg: WeakModel) -> Backend:
         from .transformers_backend import TransformersBackend
 
         return TransformersBackend(cfg, ref)
-    raise AssertionError(f"unknown backend {cfg.backend}")  # the recipe schema forbids it
+    if cfg.backend == "vllm":
+        from ..errors import PairforgeError
+        from .vllm_backend import VLLMBackend, vllm_status
+
+        ok, why = vllm_status()
+        if not ok:
+            raise PairforgeError(f"weak_model.backend: vllm: {why}; or use --set weak_model.backend=transformers")
+        return VLLMBackend(cfg, ref)
+    if cfg.backend == "openai":
+        from .openai_backend import OpenAIBackend
+
+        return OpenAIBackend(cfg, ref)
+    raise AssertionError(f"backend {cfg.backend} should have been resolved")
