@@ -8,10 +8,11 @@ import time
 from .recipe import WeakModel
 
 
-def batch_seed(seed: int, shard: int, batch: int) -> int:
-    """A seed for one batch that depends only on the recipe seed and the batch's position."""
-    digest = hashlib.sha256(f"{seed}:{shard}:{batch}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+def row_seed(seed: int, row_id: str) -> int:
+    """A prompt's own seed: backends that seed per request (vLLM, OpenAI servers) then give a row
+    the same samples whatever else shares its batch or shard."""
+    digest = hashlib.sha256(f"{seed}:{row_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def prompt_limit(cfg: WeakModel, backend) -> int | None:
@@ -48,12 +49,13 @@ def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=No
         elif token_check and c_tokens[i] is not None and (why := token_check(p_tokens[i], c_tokens[i])):
             refused[i] = why
     ok = [i for i in range(len(rows)) if i not in refused]
-    ok.sort(key=lambda i: (-p_tokens[i], i))
+    ok.sort(key=lambda i: (-(p_tokens[i] or 0), i))
     completions: dict[int, list] = {}
     bs = cfg.batch_size
     for b in range(0, len(ok), bs):
         idx = ok[b : b + bs]
-        outs = backend.generate([prompts[i] for i in idx], seed=batch_seed(cfg.sampling.seed, shard_index, b // bs))
+        outs = backend.generate([prompts[i] for i in idx],
+                                seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx])
         for i, out in zip(idx, outs):
             completions[i] = out
         if on_batch:

@@ -65,7 +65,8 @@ def _corpus() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
-    """A Llama-architecture model with hidden size 64 and 2 layers, random weights, and a BPE
+    """A Llama-architecture model with hidden size 64, 2 layers and one 64-wide attention head (the
+    vLLM CPU kernels support head sizes from 32 up), random weights, and a BPE
     tokenizer trained here, with a ChatML chat template: a real model folder in seconds."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -85,7 +86,7 @@ def tiny_model(tmp_path_factory) -> str:
     fast.save_pretrained(folder)
     torch.manual_seed(0)
     cfg = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512,
+                      num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=512,
                       bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                       pad_token_id=fast.pad_token_id, tie_word_embeddings=True)
     model = LlamaForCausalLM(cfg)

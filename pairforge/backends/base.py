@@ -28,8 +28,9 @@ class Backend(Protocol):
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens of plain texts (no special tokens)."""
 
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Completion]]:
-        """n completions for each prompt; the same prompts and seed give the same completions."""
+    def generate(self, prompts: list[list[dict]], seeds: list[int]) -> list[list[Completion]]:
+        """n completions for each prompt, seeded with the prompt's own seed where the backend can
+        (else with one seed derived from the batch's): same prompts, same seeds, same completions."""
 
 
 def resolve_backend(name: str) -> tuple[str, str]:

@@ -87,8 +87,8 @@ class OpenAIBackend:
         return Completion(text=text, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
                           tokens=usage.get("completion_tokens", 0), prompt_tokens=usage.get("prompt_tokens"))
 
-    def generate(self, prompts, seed: int):
-        n = self.cfg.sampling.n
-        jobs = [[self.pool.submit(self._one, p, (seed + i * n + j) % (2**31)) for j in range(n)]
-                for i, p in enumerate(prompts)]
+    def generate(self, prompts, seeds: list[int]):
+        n = self.cfg.sampling.n  # n requests of one sample each, seeds seed..seed+n-1: exact token counts
+        jobs = [[self.pool.submit(self._one, p, (seed + j) % (2**31)) for j in range(n)]
+                for p, seed in zip(prompts, seeds)]
         return [[f.result() for f in row] for row in jobs]

