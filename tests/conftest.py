@@ -36,6 +36,18 @@ CHATML = (
 )
 
 
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests run only where a CUDA GPU is visible (never on CI)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _session_setup():
     """One torch thread (two made TRL steps 20x slower on a 2-core box); stop the Hub at the end."""
