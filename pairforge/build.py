@@ -56,12 +56,13 @@ def _to_table(records: list[dict], schema):
     return pa.Table.from_pylist(records, schema=schema)
 
 
-def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
+def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor: str = "local",
+              ray_address: str | None = None) -> dict:
     import pyarrow as pa
 
-    from .backends.base import make_backend
+    from .backends.base import make_backend, resolve_backend
     from .formats import Normaliser, check_columns, detect_format, plain_columns
-    from .models import resolve_model
+    from .models import resolve_weak_model
     from .quality import post_generation_stages, pre_generation_stages, token_bounds_check
     from .sources import load_source
     from .tables import pair_schema
@@ -79,18 +80,11 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
     fmt = detect_format(ds.column_names, recipe.source)
     check_columns(fmt, ds.column_names, recipe.source)
     mapping = plain_columns(ds.column_names, recipe.source) if fmt == "plain" else None
-    from .backends.base import resolve_backend
-
     wm = recipe.weak_model
-    wm.backend, backend_note = resolve_backend(wm.backend)
+    wm.backend, backend_note = resolve_backend(wm.backend)  # `auto` becomes what runs (and is hashed)
     if backend_note and not quiet:
         print(f"backend: {wm.backend} ({backend_note})", file=sys.stderr)
-    ref = resolve_model(wm.model, wm.revision, wm.gguf_file) if wm.backend != "openai" else None
-    if ref is None:
-        from .models import ModelRef
-
-        ref = ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{wm.openai.base_url}",
-                       f"{wm.model} served at {wm.openai.base_url}")
+    ref = resolve_weak_model(wm)
     fp = fingerprint(recipe, loaded.digest, ref.digest)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -101,6 +95,11 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
     token_check = token_bounds_check(recipe)
     backend = None
     progress = _Progress(total=len(ds), quiet=quiet)
+    ray_run = None
+    if executor == "ray":
+        from .ray_executor import RayRun
+
+        ray_run = RayRun(recipe, store, ray_address)
     counts = {"normalise": 0, **{s.name: 0 for s in pre}}
     resumed = 0
     shard_index = 0
@@ -117,6 +116,8 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
             if store.is_done(shard_index):
                 resumed += 1
                 progress.skip(shard.num_rows)
+            elif ray_run is not None:  # generated later, by the Ray workers
+                ray_run.add(shard_index, shard)
             else:
                 if backend is None:
                     with stats.timed("load_model"):
@@ -150,6 +151,9 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
             pending_rows += table.num_rows
         flush(final=False)
     flush(final=True)
+    if ray_run is not None:
+        with stats.timed("generate"):
+            ray_run.run(on_shard=progress.batch)
     progress.close()
     n_shards = shard_index
     for name, rows in counts.items():
@@ -171,6 +175,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False) -> dict:
             "prompts_sent": sum(i["prompts_sent"] for i in gen_infos),
             "tokens_generated": sum(i["tokens_generated"] for i in gen_infos),
             "seconds_all_runs": round(sum(i["seconds"] for i in gen_infos), 3),
+            "executor": executor,
         },
         **summary,
     })

@@ -35,7 +35,10 @@ def cli():
 @click.option("--fresh", is_flag=True, help="Delete finished shards of an earlier run in output.dir and start over.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def build(recipe, overrides, fresh, as_json, quiet):
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run generation here, or on Ray Data workers (pip install 'pairforge[ray]').")
+@click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
+def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
     """Build a preference dataset from RECIPE (default: the built-in demo recipe).
 
     A rerun of the same recipe resumes: finished generation shards are kept.
@@ -44,7 +47,7 @@ def build(recipe, overrides, fresh, as_json, quiet):
     from .recipe import load_recipe
 
     r = load_recipe(recipe, list(overrides))
-    summary = run_build(r, fresh=fresh, quiet=quiet)
+    summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -90,6 +90,15 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
     return ModelRef(model, model, gguf_file, revision, f"hub:{model}@{revision or 'main'}:{gguf_file}", model)
 
 
+def resolve_weak_model(wm) -> ModelRef:
+    """The recipe's weak model: local weights, or (backend openai) a model served elsewhere,
+    identified by its served name and base URL."""
+    if wm.backend == "openai":
+        url = wm.openai.base_url
+        return ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{url}", f"{wm.model} served at {url}")
+    return resolve_model(wm.model, wm.revision, wm.gguf_file)
+
+
 def materialise(ref: ModelRef) -> tuple[str, dict]:
     """(path, from_pretrained kwargs) for loading; converts a GGUF once into the cache."""
     if not ref.gguf_file:

@@ -112,7 +112,6 @@ class ExactDedupe:
     seen: set = field(default_factory=set)
 
     def __call__(self, table):
-        import pyarrow as pa
 
         keys = _norm(prompt_texts(table)).to_pylist()
         reasons = []

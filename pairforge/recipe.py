@@ -111,8 +111,16 @@ class WeakModel:
 
 
 @dataclass
+class RayOptions:
+    concurrency: int = _f(2, _gt(0), fp=False, help="generation workers (actors), each loads the backend once")
+    num_gpus_per_worker: float = _f(0, _ge(0), fp=False, help="GPUs per worker (vLLM tensor parallelism: set it to tensor_parallel_size)")
+    num_cpus_per_worker: float = _f(1, _gt(0), fp=False)
+
+
+@dataclass
 class Generation:
     shard_size: int = _f(64, _gt(0), help="prompts per crash-safe shard")
+    ray: RayOptions = _f(RayOptions)
 
 
 @dataclass
@@ -148,7 +156,7 @@ class Repetition:
 class Filters:
     empty: bool = _f(True, help="empty or whitespace-only chosen/rejected")
     identical: bool = _f(True, help="rejected equal to chosen after normalising whitespace and case")
-    max_similarity: Optional[float] = _f(0.9, ("range", 0, 1), help="word 1+2-gram Jaccard of rejected vs chosen")
+    max_similarity: Optional[float] = _f(0.9, ("range", 0, 1), help="Jaccard of rejected's and chosen's word sets")
     truncated: Literal["drop", "keep"] = _f("keep", help="rejected answers cut at max_tokens")
     min_chosen_chars: int = _f(1, _ge(0))
     lengths: Lengths = _f(Lengths)
@@ -402,8 +410,14 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is None:
         path = demo_recipe_path()
     path = Path(path)
+    data = read_yaml_mapping(path, "try: pairforge build recipes/demo.yaml")
+    return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
+
+
+def read_yaml_mapping(path: Path, hint: str) -> dict:
+    """A YAML file that must hold a mapping; errors name the file (and line) and exit 2."""
     if not path.is_file():
-        raise RecipeError(f"recipe file not found: {path} (try: pairforge build recipes/demo.yaml)")
+        raise RecipeError(f"file not found: {path} ({hint})")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -411,8 +425,8 @@ def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> 
         where = f" line {mark.line + 1}" if mark else ""
         raise RecipeError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: the recipe must be a YAML mapping with sections source, weak_model, ...")
-    return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
+        raise RecipeError(f"{path}: must be a YAML mapping of fields")
+    return data
 
 
 def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: str | Path = ".") -> Recipe:

@@ -30,6 +30,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 class ShardStore:
     def __init__(self, out_dir: Path, fingerprint: str, fresh: bool = False):
         self.out_dir = out_dir
+        self.fingerprint = fingerprint
         self.dir = out_dir / WORK / "shards"
         manifest = out_dir / WORK / "manifest.json"
         if fresh and (out_dir / WORK).exists():
@@ -46,6 +47,28 @@ class ShardStore:
             stale.unlink()
         if not manifest.exists():
             atomic_write_text(manifest, json.dumps({"fingerprint": fingerprint}))
+
+    @classmethod
+    def attach(cls, out_dir: Path, fingerprint: str) -> "ShardStore":
+        """The store of a running build, opened by a worker (no cleanup, no manifest writes)."""
+        store = cls.__new__(cls)
+        store.out_dir, store.fingerprint = out_dir, fingerprint
+        store.dir = out_dir / WORK / "shards"
+        return store
+
+    def input_path(self, index: int) -> Path:
+        return self.out_dir / WORK / "input" / f"shard-{index:06d}.parquet"
+
+    def write_input(self, index: int, table) -> None:
+        """A shard's rows before generation, for workers elsewhere (Ray executor)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self.input_path(index)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        _atomic_write_bytes(path, sink.getvalue().to_pybytes())
 
     def path(self, index: int) -> Path:
         return self.dir / f"shard-{index:06d}.parquet"

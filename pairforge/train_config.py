@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
-
-import yaml
+from typing import Optional
 
 from .errors import RecipeError
-from .recipe import _build, _f, _ge, _gt, _to_dict, apply_overrides
+from .recipe import _build, _f, _ge, _gt, _to_dict, apply_overrides, read_yaml_mapping
 
 # TRL 1.16's DPOTrainer loss types; DPOConfig accepts any string and fails only mid-training.
 TRL_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -61,15 +59,7 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> TrainConfig:
-    data = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise RecipeError(f"config file not found: {p} (try: recipes/ipo.yaml)")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise RecipeError(f"{p}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    data = read_yaml_mapping(Path(path), "try: recipes/ipo.yaml") if path is not None else {}
     for key, value in cli.items():  # --dataset / --model / --output-dir / --push-to-hub
         if value is not None:
             data[key] = value

@@ -86,7 +86,6 @@ def test_repush_is_a_noop_and_keeps_hand_edits(hub, built):
     assert res.exit_code == 0 and "already up to date" in res.output
     assert len(hub.state.repos[("dataset", repo)].commits) == commits
     # the owner edits the card by hand: metadata, a tag, prose before and after the generated part
-    api = HfApi(token=ALICE)
     card = DatasetCard.load(repo, repo_type="dataset")
     card.data.license = "cc-by-4.0"
     card.data.tags = card.data.tags + ["my-own-tag"]

