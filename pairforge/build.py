@@ -125,7 +125,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor
                 from .generate import generate_shard
 
                 with stats.timed("generate"):
-                    result, info = generate_shard(shard, backend, wm, shard_index, on_batch=progress.batch,
+                    result, info = generate_shard(shard, backend, wm, on_batch=progress.batch,
                                                   token_check=token_check)
                 store.write(shard_index, result, info)
             shard_index += 1

@@ -23,12 +23,13 @@ def prompt_limit(cfg: WeakModel, backend) -> int | None:
     return None
 
 
-def generate_shard(table, backend, cfg: WeakModel, shard_index: int, on_batch=None, token_check=None):
+def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
     """Generate rejected answers for a shard. Returns (table in generated_schema, info dict).
 
     Prompts longer than the model's context (minus max_tokens) are not sent: they come back with
-    drop_reason 'prompt_too_long'; so do rows that fail `token_check(prompt_tokens, chosen_tokens)`. Within the shard, prompts are batched longest first (less
-    padding, and an out-of-memory error shows on the first batch, not the last).
+    drop_reason 'prompt_too_long'; so do rows that fail `token_check(prompt_tokens, chosen_tokens)`.
+    Within the shard, prompts are batched longest first (less padding, and an out-of-memory error
+    shows on the first batch, not the last).
     """
     import pyarrow as pa
 

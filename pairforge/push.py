@@ -14,8 +14,6 @@ from pathlib import Path
 
 from .errors import PairforgeError
 
-REPO_FILES = ("README.md", "recipe.yaml", "stats.json")
-
 
 @dataclass
 class PushPlan:

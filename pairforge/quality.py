@@ -14,6 +14,7 @@ import string
 from dataclasses import dataclass, field
 
 from .recipe import Bounds, Recipe
+from .tables import split_by_reason
 
 DEFAULT_REFUSALS = [
     r"\bI(?:'m| am) sorry\b",
@@ -112,7 +113,6 @@ class ExactDedupe:
     seen: set = field(default_factory=set)
 
     def __call__(self, table):
-
         keys = _norm(prompt_texts(table)).to_pylist()
         reasons = []
         seen = self.seen
@@ -123,8 +123,6 @@ class ExactDedupe:
             else:
                 seen.add(h)
                 reasons.append(None)
-        from .tables import split_by_reason
-
         return split_by_reason(table, reasons)
 
 
@@ -211,8 +209,6 @@ class NearDedupe:
     def __call__(self, table):
         import numpy as np
 
-        from .tables import split_by_reason
-
         RMinHash = self._rensa.RMinHash
         texts = _norm(prompt_texts(table)).to_pylist()
         digests = np.empty((len(texts), self.num_perm), dtype=np.uint32)
@@ -280,8 +276,6 @@ class Decontaminate:
     name: str = "decontaminate"
 
     def __call__(self, table):
-        from .tables import split_by_reason
-
         reasons = []
         for text in prompt_texts(table).to_pylist():
             hit = next((self.index[g] for g in ngrams(text, self.n) if g in self.index), None)

@@ -48,7 +48,7 @@ class _GenerateShards:
         for index in batch["shard"].to_pylist():
             if not self.store.is_done(index):
                 table = pq.read_table(self.store.input_path(index))
-                result, info = generate_shard(table, self.backend, self.recipe.weak_model, index,
+                result, info = generate_shard(table, self.backend, self.recipe.weak_model,
                                               token_check=self.token_check)
                 self.store.write(index, result, info)
             info = self.store.info(index)

@@ -27,6 +27,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_write_bytes(path, text.encode())
 
 
+def _atomic_write_parquet(path: Path, table) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    _atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
 class ShardStore:
     def __init__(self, out_dir: Path, fingerprint: str, fresh: bool = False):
         self.out_dir = out_dir
@@ -61,14 +70,9 @@ class ShardStore:
 
     def write_input(self, index: int, table) -> None:
         """A shard's rows before generation, for workers elsewhere (Ray executor)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         path = self.input_path(index)
         path.parent.mkdir(parents=True, exist_ok=True)
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        _atomic_write_bytes(path, sink.getvalue().to_pybytes())
+        _atomic_write_parquet(path, table)
 
     def path(self, index: int) -> Path:
         return self.dir / f"shard-{index:06d}.parquet"
@@ -80,12 +84,7 @@ class ShardStore:
         return self.marker(index).exists() and self.path(index).exists()
 
     def write(self, index: int, table, info: dict) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        sink = pa.BufferOutputStream()
-        pq.write_table(table, sink)
-        _atomic_write_bytes(self.path(index), sink.getvalue().to_pybytes())
+        _atomic_write_parquet(self.path(index), table)
         atomic_write_text(self.marker(index), json.dumps(info))
 
     def info(self, index: int) -> dict:
