@@ -94,9 +94,9 @@ def raw_call(backend, prompts: list, seeds: list[int], batch: int, order: list[i
 def measure(backend_name: str, model: str, data: Path, work: Path, n: int, max_tokens: int, batch: int) -> dict:
     import datasets
 
-    from pairforge.backends.base import make_backend
-    from pairforge.build import run_build
-    from pairforge.generate import row_seed
+    from pairforge.backends import make_backend
+    from pairforge.pipeline.build import run_build
+    from pairforge.pipeline.generate import row_seed
 
     recipe = recipe_for(model, data, work / f"out-{backend_name}", backend_name, n, max_tokens, batch)
     t0 = time.perf_counter()
@@ -104,7 +104,7 @@ def measure(backend_name: str, model: str, data: Path, work: Path, n: int, max_t
     load_s = time.perf_counter() - t0
     # the same prompts, seeds and longest-first batches as the generation stage uses
     rows = [json.loads(line) for line in data.read_text().splitlines()]
-    from pairforge.formats import pair_id
+    from pairforge.data.formats import pair_id
 
     prompts = [r["messages"][:-1] for r in rows]
     seeds = [row_seed(0, pair_id(p, r["messages"][-1]["content"])) for p, r in zip(prompts, rows)]
@@ -114,7 +114,7 @@ def measure(backend_name: str, model: str, data: Path, work: Path, n: int, max_t
     raw_s, raw_tokens = raw_call(backend, prompts, seeds, batch, order)
 
     # the build with the same backend object (no second load): generation stage time from stats
-    import pairforge.backends.base as base_mod
+    import pairforge.backends as base_mod
 
     orig = base_mod.make_backend
     base_mod.make_backend = lambda cfg: backend

@@ -22,7 +22,7 @@ ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cleaned_1000.json"
 
 
 def build(rows: int, out: Path, max_tokens: int) -> dict:
-    from pairforge.build import run_build
+    from pairforge.pipeline.build import run_build
     from pairforge.recipe import load_recipe
 
     recipe = load_recipe(None, [
@@ -34,7 +34,7 @@ def build(rows: int, out: Path, max_tokens: int) -> dict:
 
 
 def train_cfg(dataset: Path, out: Path, steps: int, lr: float, max_length: int, extra=()):
-    from pairforge.train_config import load_train_config
+    from pairforge.train.config import load_train_config
 
     return load_train_config(ROOT / "recipes" / "ipo.yaml", [
         f"max_steps={steps}", f"learning_rate={lr}", "per_device_train_batch_size=4", f"max_length={max_length}",
@@ -50,7 +50,7 @@ def raw_trl_step_time(dataset: Path, steps: int, lr: float, max_length: int) -> 
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
-    from pairforge.models import materialise, resolve_model
+    from pairforge.weights import materialise, resolve_model
 
     path, _ = materialise(resolve_model("smollm2-135m-instruct"))
     tok = AutoTokenizer.from_pretrained(path)
@@ -91,7 +91,7 @@ def main():
                        "tokens_generated": b["generation"]["tokens_generated"]}
     print(json.dumps(report["build"]), file=sys.stderr)
 
-    from pairforge.train import run_train
+    from pairforge.train.ipo import run_train
 
     s = run_train(train_cfg(work / "pairs", work / "model", args.steps, args.lr, args.max_length))
     report["train"] = {k: s[k] for k in ("steps", "train_pairs", "eval_pairs", "train_loss", "train_seconds",

@@ -31,7 +31,7 @@ def synthetic_batches(rows: int, seed: int = 0):
     """Yield (generated-schema Arrow table, kinds) batches. kinds[i] is 'orig', 'exact' or 'near'."""
     import pyarrow as pa
 
-    from pairforge.tables import generated_schema
+    from pairforge.data.schemas import generated_schema
 
     rng = random.Random(seed)
     vocab = [f"w{i:05d}" for i in range(30_000)]
@@ -62,7 +62,7 @@ def synthetic_batches(rows: int, seed: int = 0):
             recs.append({"id": f"{n + len(recs)}", "source_index": n + len(recs), "turn_index": 0,
                          "prompt": [{"role": "user", "content": prompt}], "chosen": chosen, "sample_index": 0,
                          "rejected": rejected, "rejected_model": "synthetic", "rejected_finish_reason": "stop",
-                         "prompt_tokens": 40, "chosen_tokens": 40, "rejected_tokens": 40, "drop_reason": None})
+                         "prompt_tokens": 40, "chosen_tokens": 40, "rejected_tokens": 40})
         yield pa.Table.from_pylist(recs, schema=generated_schema()), kinds
         n += size
 
@@ -71,7 +71,7 @@ def make_data(rows: int, path: Path) -> list[str]:
     """Write the synthetic rows to one Parquet file (so timing excludes making them)."""
     import pyarrow.parquet as pq
 
-    from pairforge.tables import generated_schema
+    from pairforge.data.schemas import generated_schema
 
     kinds_all = []
     with pq.ParquetWriter(str(path), generated_schema()) as w:
@@ -96,10 +96,11 @@ def iter_file(path: Path):
 def filters_and_exact(path: Path) -> dict:
     import pyarrow as pa
 
-    from pairforge.quality import ExactDedupe, PostFilter, PreFilter
+    from pairforge.pipeline.dedupe import ExactDedupe
+    from pairforge.pipeline.filters import PostFilter, PreFilter
 
     r = recipe()
-    stages = [PreFilter(r), ExactDedupe(), PostFilter(r)]
+    stages = [PreFilter(r.filters), ExactDedupe(), PostFilter(r.filters)]
     t0 = time.perf_counter()
     n = kept = 0
     for b in iter_file(path):
@@ -116,11 +117,11 @@ def near_dup(path: Path, kinds: list[str], rows: int) -> dict:
     """pairforge's stage (after exact dedupe, as in a build) with precision / recall."""
     import pyarrow as pa
 
-    from pairforge.quality import ExactDedupe, NearDedupe
+    from pairforge.pipeline.dedupe import ExactDedupe, NearDedupe
 
     nd = recipe().dedupe.near
     exact = ExactDedupe()
-    near = NearDedupe(nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.seed)
+    near = NearDedupe(nd)
     seconds = 0.0
     flagged, seen, read = set(), 0, 0
     for b in iter_file(path):
@@ -146,7 +147,8 @@ def datasketch_near(path: Path, rows: int) -> dict:
     import pyarrow as pa
     from datasketch import MinHash, MinHashLSH
 
-    from pairforge.quality import ExactDedupe, _norm, prompt_texts, shingles
+    from pairforge.pipeline.dedupe import ExactDedupe
+    from pairforge.pipeline.text import normalised, prompt_texts, shingles
 
     nd = recipe().dedupe.near
     exact = ExactDedupe()
@@ -154,7 +156,7 @@ def datasketch_near(path: Path, rows: int) -> dict:
     seconds, seen = 0.0, 0
     for b in iter_file(path):
         t, _ = exact(pa.Table.from_batches([b]))
-        texts = _norm(prompt_texts(t)).to_pylist()[: rows - seen]
+        texts = normalised(prompt_texts(t)).to_pylist()[: rows - seen]
         t0 = time.perf_counter()
         for text in texts:
             m = MinHash(num_perm=nd.num_perm, seed=nd.seed)
@@ -172,7 +174,7 @@ def peak_rss_child(path: str, rows: int) -> None:
     """Run every pre/post stage over the first `rows` rows; print peak RSS in MiB."""
     import pyarrow as pa
 
-    from pairforge.quality import post_generation_stages, pre_generation_stages
+    from pairforge.pipeline.build import post_generation_stages, pre_generation_stages
 
     r = recipe()
     stages = pre_generation_stages(r) + post_generation_stages(r)

@@ -26,7 +26,7 @@ def main():
     args = ap.parse_args()
     import ray
 
-    from pairforge.build import run_build
+    from pairforge.pipeline.build import run_build
     from pairforge.recipe import load_recipe
 
     work = Path(tempfile.mkdtemp(prefix="pairforge-bench-ray-"))

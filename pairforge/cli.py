@@ -43,7 +43,7 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
 
     A rerun of the same recipe resumes: finished generation shards are kept.
     """
-    from .build import run_build
+    from .pipeline.build import run_build
     from .recipe import load_recipe
 
     r = load_recipe(recipe, list(overrides))
@@ -70,7 +70,7 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
 
     import yaml
 
-    from .push import run_push
+    from .hub.push import run_push
 
     if not repo:
         recipe_file = Path(output_dir) / "recipe.yaml"
@@ -127,8 +127,8 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 
     CONFIG is a YAML file of DPOConfig-style keys (see recipes/ipo.yaml).
     """
-    from .train import run_train
-    from .train_config import load_train_config
+    from .train.config import load_train_config
+    from .train.ipo import run_train
 
     cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
                             push_to_hub=push_to_hub)
@@ -144,6 +144,18 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
                    f"(mean margin {a['reward_margin_mean']:.4f}); chosen preferred by log-prob "
                    f"{b['logp_accuracy']:.3f} before -> {a['logp_accuracy']:.3f} after")
     click.echo(f"Next self-play round: pairforge build RECIPE --set weak_model.model={s['output_dir']}")
+
+
+@cli.command()
+@click.option("--defaults", is_flag=True, required=True,
+              help="Print every recipe field with its default and help (a starting recipe).")
+def recipe(defaults):
+    """Show the build recipe's schema: every field, its default and what it does."""
+    from .config import describe
+    from .recipe import Recipe
+
+    click.echo("# pairforge build recipe: every field with its default. Unknown keys are errors.\n"
+               + describe(Recipe))
 
 
 def format_summary(s: dict) -> str:

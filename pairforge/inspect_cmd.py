@@ -10,28 +10,27 @@ from .errors import PairforgeError
 
 def load_for_inspect(target: str, n: int, split: str, token: str | None = None, revision: str | None = None):
     """(stats dict, first n rows of the split) from a build folder or a Hub repo id."""
-    import datasets
+    from .data.load import load_hub, load_local
 
-    datasets.disable_progress_bars()
     path = Path(target)
     if path.is_dir():
         stats_file = path / "stats.json"
         if not stats_file.is_file():
             raise PairforgeError(f"{target}: no stats.json; is it a pairforge build folder?")
         stats = json.loads(stats_file.read_text())
-        ds = datasets.load_dataset(str(path), split=split)
+        ds = load_local(path, split, "inspect")
     else:
         from huggingface_hub import hf_hub_download
         from huggingface_hub.errors import HfHubHTTPError
 
-        from .push import hub_error
+        from .hub.errors import hub_error
 
         try:
             stats = json.loads(Path(hf_hub_download(target, "stats.json", repo_type="dataset", token=token,
                                                     revision=revision)).read_text())
         except HfHubHTTPError as e:
             raise hub_error(e, target, "read") from None
-        ds = datasets.load_dataset(target, split=split, token=token, revision=revision)
+        ds = load_hub(target, "inspect", split=split, revision=revision, token=token)
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
 
 

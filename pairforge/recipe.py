@@ -1,8 +1,8 @@
 """The build recipe: one schema, validated in one place.
 
-Every section is a dataclass; `check` metadata on a field holds its constraint. `load_recipe`
-turns YAML (plus `--set a.b=value` overrides) into a validated `Recipe` or raises a
-`RecipeError` naming the field path. Unknown keys and wrong types are errors.
+Every section is a dataclass (the engine is config.py); `load_recipe` turns YAML (plus
+`--set a.b=value` overrides) into a validated `Recipe` or raises a `RecipeError` naming the
+field path. `fingerprint` hashes every field that changes the output.
 """
 
 from __future__ import annotations
@@ -10,37 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
 
+from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
-
-
-def _ge(lo):
-    return ("ge", lo)
-
-
-def _gt(lo):
-    return ("gt", lo)
-
-
-def _range(lo, hi):
-    return ("range", lo, hi)
-
-
-def _f(default, *checks, fp: bool = True, help: str = ""):
-    """A field with constraints. fp=False: the field does not change the output (fingerprint)."""
-    meta = {"checks": checks, "fp": fp, "help": help}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    if dataclasses.is_dataclass(default) and isinstance(default, type):
-        return field(default_factory=default, metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -165,7 +143,7 @@ class Filters:
 
 
 @dataclass
-class NearDedupe:
+class NearDedupeConfig:
     enabled: bool = _f(True)
     threshold: float = _f(0.6, ("range_open_lo", 0, 1), help="estimated Jaccard of prompt shingles")
     num_perm: int = _f(128, _gt(0))
@@ -177,7 +155,7 @@ class NearDedupe:
 @dataclass
 class Dedupe:
     exact: bool = _f(True, help="drop repeated prompts (normalised whitespace and case), keep the first")
-    near: NearDedupe = _f(NearDedupe)
+    near: NearDedupeConfig = _f(NearDedupeConfig)
 
 
 @dataclass
@@ -190,7 +168,7 @@ class EvalSet:
 
 
 @dataclass
-class Decontaminate:
+class DecontaminateConfig:
     ngram: int = _f(13, _gt(0), help="words in the shared n-gram that marks a leak")
     sets: list = _f([], help="evaluation sets: [{path: ...} or {hub: ..., split: ...}]")
 
@@ -219,14 +197,14 @@ class Recipe:
     generation: Generation = _f(Generation)
     filters: Filters = _f(Filters)
     dedupe: Dedupe = _f(Dedupe)
-    decontaminate: Decontaminate = _f(Decontaminate)
+    decontaminate: DecontaminateConfig = _f(DecontaminateConfig)
     split: Split = _f(Split)
     output: Output = _f(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
     base_dir: str = field(default=".", metadata={"internal": True, "fp": False})
 
     def to_dict(self) -> dict:
-        return _to_dict(self)
+        return to_dict(self)
 
     def resolve_path(self, p: str) -> Path:
         """A relative path is looked up next to the recipe first, then in the working directory."""
@@ -237,124 +215,19 @@ class Recipe:
         return beside if beside.exists() else path
 
 
-def _to_dict(obj) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _to_dict(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if not f.metadata.get("internal")
-        }
-    if isinstance(obj, list):
-        return [_to_dict(x) for x in obj]
-    return obj
-
-
-# --------------------------------------------------------------------------------- validation
-
-
-def _type_name(tp) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args) + " or null"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
-
-
-def _coerce(value, tp, path: str):
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], path)
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise RecipeError(f"{path}: must be {_type_name(tp)}, got {value!r}")
-        return value
-    if dataclasses.is_dataclass(tp):
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise RecipeError(f"{path}: must be a mapping, got {value!r}")
-        return _build(tp, value, path)
-    if tp is list:
-        if not isinstance(value, list):
-            raise RecipeError(f"{path}: must be a list, got {value!r}")
-        return list(value)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise RecipeError(f"{path}: must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise RecipeError(f"{path}: must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise RecipeError(f"{path}: must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str) or not value:
-            raise RecipeError(f"{path}: must be a non-empty string, got {value!r}")
-        return value
-    raise AssertionError(f"unsupported schema type {tp} at {path}")
-
-
-def _check(value, checks, path: str):
-    if value is None:
-        return
-    for c in checks:
-        kind = c[0]
-        if kind == "ge" and value < c[1]:
-            raise RecipeError(f"{path}: must be ≥ {c[1]}, got {value!r}")
-        if kind == "gt" and value <= c[1]:
-            raise RecipeError(f"{path}: must be > {c[1]}, got {value!r}")
-        if kind == "range" and not (c[1] <= value <= c[2]):
-            raise RecipeError(f"{path}: must be between {c[1]} and {c[2]}, got {value!r}")
-        if kind == "range_open_lo" and not (c[1] < value <= c[2]):
-            raise RecipeError(f"{path}: must be > {c[1]} and ≤ {c[2]}, got {value!r}")
-
-
-def _build(cls, data: dict, prefix: str):
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        where = f"{prefix}." if prefix else ""
-        raise RecipeError(
-            f"{where}{unknown[0]}: unknown key (allowed in {prefix or 'the recipe'}: {', '.join(fields)})"
-        )
-    kwargs = {}
-    for name, f in fields.items():
-        path = f"{prefix}.{name}" if prefix else name
-        if name in data:
-            value = _coerce(data[name], hints[name], path)
-            _check(value, f.metadata.get("checks", ()), path)
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
 def _validate_cross(r: Recipe) -> None:
     s = r.source
     if s.path and s.hub:
         raise RecipeError("source: give either source.path or source.hub, not both")
     if not s.path and not s.hub:
         raise RecipeError("source: set source.path (a local file or folder) or source.hub (a Hub dataset id)")
-    c = s.columns
-    if s.format == "plain" and not (c.prompt and c.response):
+    if s.format == "plain" and not (s.columns.prompt and s.columns.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
         raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     near = r.dedupe.near
     if near.num_perm % near.bands:
         raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")
-    import re
-
     for i, pat in enumerate(r.filters.refusals.patterns):
         try:
             re.compile(pat)
@@ -362,76 +235,22 @@ def _validate_cross(r: Recipe) -> None:
             raise RecipeError(f"filters.refusals.patterns[{i}]: not a valid regular expression ({e})") from None
     sets = []
     for i, item in enumerate(r.decontaminate.sets):
-        if isinstance(item, str):
-            item = {"path": item}
-        ev = _coerce(item, EvalSet, f"decontaminate.sets[{i}]")
+        ev = coerce({"path": item} if isinstance(item, str) else item, EvalSet, f"decontaminate.sets[{i}]")
         if bool(ev.path) == bool(ev.hub):
             raise RecipeError(f"decontaminate.sets[{i}]: give exactly one of path or hub")
         sets.append(ev)
     r.decontaminate.sets = sets
 
 
-# --------------------------------------------------------------------------------- overrides
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b=value` -> (['a', 'b'], value); the value is parsed as YAML (numbers, true, null, lists)."""
-    if "=" not in text:
-        raise RecipeError(f"--set {text!r}: expected KEY=VALUE, e.g. --set weak_model.sampling.temperature=0.7")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key or any(not part for part in key.split(".")):
-        raise RecipeError(f"--set {text!r}: empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
-    return key.split("."), value
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    data = json.loads(json.dumps(data))  # deep copy of plain YAML data
-    for text in overrides:
-        keys, value = parse_override(text)
-        node = data
-        for i, k in enumerate(keys[:-1]):
-            nxt = node.get(k)
-            if nxt is None:
-                nxt = node[k] = {}
-            if not isinstance(nxt, dict):
-                raise RecipeError(f"--set {text}: {'.'.join(keys[: i + 1])} is not a mapping")
-            node = nxt
-        node[keys[-1]] = value
-    return data
-
-
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
     """Read, override and validate a recipe. path=None gives the built-in demo recipe."""
-    if path is None:
-        path = demo_recipe_path()
-    path = Path(path)
+    path = Path(path) if path is not None else demo_recipe_path()
     data = read_yaml_mapping(path, "try: pairforge build recipes/demo.yaml")
     return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
 
 
-def read_yaml_mapping(path: Path, hint: str) -> dict:
-    """A YAML file that must hold a mapping; errors name the file (and line) and exit 2."""
-    if not path.is_file():
-        raise RecipeError(f"file not found: {path} ({hint})")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise RecipeError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', e)})") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: must be a YAML mapping of fields")
-    return data
-
-
 def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: str | Path = ".") -> Recipe:
-    data = apply_overrides(data, overrides or [])
-    recipe = _build(Recipe, data, "")
+    recipe = build(Recipe, apply_overrides(data, overrides or []), "")
     recipe.base_dir = str(base_dir)
     _validate_cross(recipe)
     return recipe
@@ -439,9 +258,6 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: s
 
 def demo_recipe_path() -> Path:
     return Path(__file__).parent / "demo" / "recipe.yaml"
-
-
-# --------------------------------------------------------------------------------- fingerprint
 
 
 def _fp_view(obj) -> Any:

@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, tiny_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")

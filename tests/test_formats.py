@@ -2,7 +2,8 @@ import pyarrow as pa
 import pytest
 
 from pairforge.errors import DataError
-from pairforge.formats import Normaliser, conversation_pairs, detect_format, pair_id, row_to_messages, RowDrop
+from pairforge.data.schemas import SOURCE_INDEX
+from pairforge.data.formats import Normalise, conversation_pairs, detect_format, pair_id, row_to_messages, RowDrop
 from pairforge.recipe import recipe_from_dict
 
 
@@ -60,7 +61,9 @@ def test_normaliser_records_and_drops():
         {"instruction": "q1", "input": "", "output": "a1"},
         {"instruction": "q2", "input": None, "output": ""},
     ])
-    records, dropped = Normaliser("alpaca", "last")(table, [10, 11])
+    table = table.append_column(SOURCE_INDEX, pa.array([10, 11], pa.int64()))
+    kept, dropped = Normalise("alpaca", "last")(table)
+    records, dropped = kept.to_pylist(), dropped.to_pylist()
     assert len(records) == 1 and records[0]["source_index"] == 10
     assert records[0]["id"] == pair_id(records[0]["prompt"], "a1")
     assert dropped[0]["source_index"] == 11 and dropped[0]["reason"] == "empty_chosen"

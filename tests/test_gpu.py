@@ -7,7 +7,7 @@ import datasets
 import pytest
 
 from conftest import REPO, tiny_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
 pytestmark = pytest.mark.gpu
@@ -28,8 +28,8 @@ def test_build_on_cuda_bf16(tiny_model, tmp_path):
 
 
 def test_train_ipo_on_cuda(tiny_model, tmp_path):
-    from pairforge.train import run_train
-    from pairforge.train_config import load_train_config
+    from pairforge.train.config import load_train_config
+    from pairforge.train.ipo import run_train
 
     run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO}, tmp_path / "pairs")), quiet=True)
     cfg = load_train_config(None, ["max_steps=20", "learning_rate=0.002", "max_length=256"],

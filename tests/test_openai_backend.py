@@ -14,7 +14,7 @@ import pytest
 
 from conftest import REPO, tiny_recipe
 from fakeopenai import FakeOpenAI
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.errors import PairforgeError
 from pairforge.recipe import recipe_from_dict
 

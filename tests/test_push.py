@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from huggingface_hub import DatasetCard, HfApi
 
 from conftest import ALICE, BOB, REPO, tiny_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.cli import cli
 from pairforge.recipe import recipe_from_dict
 

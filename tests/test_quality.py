@@ -7,11 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from conftest import tiny_recipe
-from pairforge.build import run_build
-from pairforge.quality import (_words, ExactDedupe, NearDedupe, PostFilter, PreFilter, repeated_ngram_ratio,
-                               token_bounds_check, word_jaccard)
+from pairforge.pipeline.build import run_build
+from pairforge.pipeline.dedupe import ExactDedupe, NearDedupe
+from pairforge.pipeline.filters import PostFilter, PreFilter, token_bounds_check
+from pairforge.pipeline.text import repeated_ngram_ratio, word_jaccard, words as _words
 from pairforge.recipe import recipe_from_dict
-from pairforge.tables import generated_schema, pair_schema
+from pairforge.data.schemas import generated_schema, pair_schema
 
 GOOD_REJECTED = "Paris is a city in France, known for art and food."
 
@@ -25,7 +26,7 @@ def pair(prompt, chosen="The capital of France is Paris.", system=None, **gen):
     row = {"id": prompt[:20], "source_index": 0, "turn_index": 0, "prompt": msgs, "chosen": chosen}
     if gen:
         base = {"sample_index": 0, "rejected": GOOD_REJECTED, "rejected_model": "m", "rejected_finish_reason": "stop",
-                "prompt_tokens": 10, "chosen_tokens": 10, "rejected_tokens": 10, "drop_reason": None}
+                "prompt_tokens": 10, "chosen_tokens": 10, "rejected_tokens": 10}
         row.update({**base, **gen})
     return row
 
@@ -49,7 +50,7 @@ def test_post_filter_planted_cases():
     ]
     r = recipe("filters.truncated=drop", "filters.refusals.patterns=['^BEGIN-BOILERPLATE']",
                "filters.lengths.rejected.max_chars=500")
-    kept, dropped = run_stage(PostFilter(r), rows, generated_schema())
+    kept, dropped = run_stage(PostFilter(r.filters), rows, generated_schema())
     assert [k["id"] for k in kept] == ["keep me"]
     assert dropped == {
         "empty": "rejected_empty",
@@ -70,7 +71,7 @@ def test_post_filter_switches_off():
             pair("repetitive", rejected="the cat sat " * 20)]
     r = recipe("filters.truncated=keep", "filters.refusals.enabled=false", "filters.max_similarity=null",
                "filters.repetition.enabled=false")
-    kept, dropped = run_stage(PostFilter(r), rows, generated_schema())
+    kept, dropped = run_stage(PostFilter(r.filters), rows, generated_schema())
     assert len(kept) == 4 and not dropped
 
 
@@ -78,14 +79,14 @@ def test_pre_filter_lengths_and_min_chosen():
     rows = [pair("a fine prompt"), pair("x", chosen="ok"), pair("short chosen", chosen="ok"),
             pair("long prompt " * 50)]
     r = recipe("filters.min_chosen_chars=5", "filters.lengths.prompt.min_chars=2", "filters.lengths.prompt.max_chars=200")
-    kept, dropped = run_stage(PreFilter(r), rows, pair_schema())
+    kept, dropped = run_stage(PreFilter(r.filters), rows, pair_schema())
     assert [k["id"] for k in kept] == ["a fine prompt"]
     assert dropped == {"x": "chosen_too_short", "short chosen": "chosen_too_short",
                        ("long prompt " * 50)[:20]: "prompt_too_long"}
 
 
 def test_token_bounds_check():
-    check = token_bounds_check(recipe("filters.lengths.prompt.max_tokens=100", "filters.lengths.chosen.min_tokens=3"))
+    check = token_bounds_check(recipe("filters.lengths.prompt.max_tokens=100", "filters.lengths.chosen.min_tokens=3").filters.lengths)
     assert check(50, 10) is None
     assert check(101, 10) == "prompt_too_many_tokens"
     assert check(50, 2) == "chosen_too_few_tokens"
@@ -112,7 +113,7 @@ SENTENCES = [
 
 
 def test_near_dedupe_finds_planted_edits():
-    stage = NearDedupe(threshold=0.6, num_perm=128, bands=32, shingle=2, seed=42)
+    stage = NearDedupe(recipe().dedupe.near)
     edited = [
         SENTENCES[0].replace("green plants", "green trees"),
         SENTENCES[1].replace("stormy", "rainy").replace("short", "brief"),

@@ -11,7 +11,7 @@ import datasets
 import pytest
 
 from conftest import REPO, tiny_recipe, write_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
 ray = pytest.importorskip("ray")

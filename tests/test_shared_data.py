@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from conftest import tiny_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
 

@@ -5,7 +5,7 @@ import importlib.util
 import datasets
 import pytest
 
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import load_recipe
 
 pytestmark = pytest.mark.slow

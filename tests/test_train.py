@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ALICE, REPO, tiny_recipe
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.cli import cli
 from pairforge.recipe import recipe_from_dict
 
@@ -94,3 +94,48 @@ def test_config_errors(sets, message, tmp_path):
 def test_missing_dataset_is_a_clean_error(tiny_model, tmp_path):
     res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(tmp_path / "nope"), "--model", tiny_model])
     assert res.exit_code == 1 and "dataset: cannot load" in res.output
+
+
+def test_any_dpoconfig_field_typed_by_dpoconfig(pushed, tiny_model, tmp_path):
+    """`--set learning_rate=1e-4` is a float (YAML 1.1 reads it as a string), `optim` is a
+    DPOConfig field pairforge never listed: both reach TRL and the run trains."""
+    _, folder = pushed
+    out = tmp_path / "m"
+    s = train(["--dataset", str(folder), "--model", tiny_model, "--output-dir", str(out), "--set", "max_steps=2",
+               "--set", "learning_rate=1e-4", "--set", "optim=adamw_torch", "--set", "max_length=128",
+               "--set", "weight_decay=0.01"])
+    assert s["steps"] == 2
+    assert s["config"]["learning_rate"] == 1e-4 and s["config"]["optim"] == "adamw_torch"
+    assert s["config"]["weight_decay"] == 0.01
+
+
+def test_dpoconfig_values_are_typed_and_checked(tmp_path):
+    from pairforge.train.config import dpo_config, load_train_config
+
+    cfg = load_train_config(None, ["learning_rate=1e-4", "optim=adamw_torch", "output_dir=2024",
+                                   "report_to=none", "max_steps=5", "gradient_checkpointing=true"],
+                            dataset=str(tmp_path), model="m")
+    assert cfg.learning_rate == 1e-4 and isinstance(cfg.learning_rate, float)
+    assert cfg.output_dir == "2024" and cfg.optim == "adamw_torch" and cfg.gradient_checkpointing is True
+    args = dpo_config(cfg, use_cpu=True, bf16=False)
+    assert args.learning_rate == 1e-4 and args.loss_type == ["ipo"] and args.output_dir == "2024"
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["no_such_trl_field=3"], "Error: no_such_trl_field: unknown key"),
+    (["learning_rate=fast"], "Error: learning_rate: must be a number, got 'fast'"),
+    (["optim=sgd_but_wrong"], "Error: optim: must be"),
+    (["loss_type=sigmoid"], "Error: loss_type: ['sigmoid'] is not IPO"),
+])
+def test_bad_dpoconfig_keys_are_one_line_errors(sets, message, tmp_path):
+    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(tmp_path), "--model", "x",
+                                   *sum((["--set", x] for x in sets), [])])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(message), res.output
+
+
+def test_another_loss_needs_an_explicit_opt_in(tmp_path):
+    from pairforge.train.config import load_train_config
+
+    cfg = load_train_config(None, ["loss_type=sigmoid", "allow_other_loss=true"], dataset=str(tmp_path), model="m")
+    assert cfg.loss_type == ["sigmoid"]

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import REPO, tiny_recipe
 from pairforge.backends.vllm_backend import vllm_status
-from pairforge.build import run_build
+from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")

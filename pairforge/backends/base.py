@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..recipe import WeakModel
-
 
 @dataclass
 class Completion:
@@ -32,35 +30,3 @@ class Backend(Protocol):
         """n completions for each prompt, seeded with the prompt's own seed where the backend can
         (else with one seed derived from the batch's): same prompts, same seeds, same completions."""
 
-
-def resolve_backend(name: str) -> tuple[str, str]:
-    """(backend to use, why) for the recipe's backend; `auto` picks vLLM when it is usable."""
-    if name != "auto":
-        return name, ""
-    from .vllm_backend import vllm_status
-
-    ok, why = vllm_status()
-    return ("vllm", "vllm is installed and usable") if ok else ("transformers", f"vLLM skipped: {why}")
-
-
-def make_backend(cfg: WeakModel) -> Backend:
-    from ..models import resolve_weak_model
-
-    ref = resolve_weak_model(cfg)
-    if cfg.backend == "transformers":
-        from .transformers_backend import TransformersBackend
-
-        return TransformersBackend(cfg, ref)
-    if cfg.backend == "vllm":
-        from ..errors import PairforgeError
-        from .vllm_backend import VLLMBackend, vllm_status
-
-        ok, why = vllm_status()
-        if not ok:
-            raise PairforgeError(f"weak_model.backend: vllm: {why}; or use --set weak_model.backend=transformers")
-        return VLLMBackend(cfg, ref)
-    if cfg.backend == "openai":
-        from .openai_backend import OpenAIBackend
-
-        return OpenAIBackend(cfg, ref)
-    raise AssertionError(f"backend {cfg.backend} should have been resolved")

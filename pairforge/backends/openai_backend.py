@@ -13,7 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from ..errors import PairforgeError
-from ..models import ModelRef
+from ..weights import ModelRef
 from ..recipe import WeakModel
 from .base import Completion
 

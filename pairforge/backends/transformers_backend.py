@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from ..errors import PairforgeError
-from ..models import ModelRef, materialise
+from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
-
-_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 def pick_device(requested: str) -> str:
     import torch
@@ -35,7 +32,7 @@ class TransformersBackend:
         if cfg.dtype == "auto":
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         else:
-            dtype = getattr(torch, _DTYPES[cfg.dtype])
+            dtype = getattr(torch, cfg.dtype)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **kwargs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ..models import ModelRef, materialise
+from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
 

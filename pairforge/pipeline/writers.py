@@ -1,13 +1,13 @@
-"""Writing the dataset folder: Parquet splits under data/, excluded rows, stats, resolved recipe."""
+"""Writing the dataset folder: the deterministic split, Parquet splits under data/, excluded rows."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import os
 from pathlib import Path
 
-from .shards import atomic_write_text
 
 SPLIT_FILE = "data/{split}-00000-of-00001.parquet"
 
@@ -28,7 +28,7 @@ def to_output_table(table, fmt: str):
     """Shard rows -> the published columns (TRL's conversational or standard preference format)."""
     import pyarrow as pa
 
-    from .tables import message_type
+    from ..data.schemas import message_type
 
     cols = {
         "id": table["id"],
@@ -88,8 +88,6 @@ class SplitWriter:
         self.counts[split] += table.num_rows
 
     def close(self) -> dict:
-        import os
-
         for split, w in self.writers.items():
             w.close()
             path = self.out_dir / SPLIT_FILE.format(split=split)
@@ -112,7 +110,7 @@ class ExcludedWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from .tables import excluded_schema
+        from ..data.schemas import excluded_schema
 
         if dropped is None or dropped.num_rows == 0:
             return
@@ -138,6 +136,3 @@ class ExcludedWriter:
         for w in self.writers.values():
             w.close()
 
-
-def write_json(path: Path, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")

@@ -1,4 +1,4 @@
-"""Per-run statistics: rows through each stage, drops by reason, time per stage."""
+"""Per-run statistics: rows kept after each stage (the funnel), drops by reason, seconds per stage."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from contextlib import contextmanager
 class Stats:
     def __init__(self):
         self.rows_read = 0
-        self.funnel: list[tuple[str, int]] = []  # (after stage, rows left), in stage order
+        self.funnel: dict[str, int] = {}  # stage -> rows left after it, in stage order
         self.drops: dict[str, Counter] = defaultdict(Counter)  # stage -> reason -> count
         self.seconds: Counter = Counter()
         self.extra: dict = {}
 
+    def register(self, stages: list[str]) -> None:
+        """Put stages in the funnel (in this order) before any row reaches them."""
+        for s in stages:
+            self.funnel.setdefault(s, 0)
+
+    def kept(self, stage: str, rows: int) -> None:
+        self.funnel[stage] = self.funnel.get(stage, 0) + rows
+
     def drop(self, stage: str, reason: str, n: int = 1) -> None:
         if n:
             self.drops[stage][reason] += n
-
-    def after(self, stage: str, rows: int) -> None:
-        self.funnel.append((stage, rows))
 
     @contextmanager
     def timed(self, stage: str):
@@ -36,7 +41,7 @@ class Stats:
     def to_dict(self) -> dict:
         return {
             "rows_read": self.rows_read,
-            "funnel": [{"stage": s, "rows": n} for s, n in self.funnel],
+            "funnel": [{"stage": s, "rows": n} for s, n in self.funnel.items()],
             "drops": {stage: dict(sorted(c.items())) for stage, c in self.drops.items()},
             "drops_total": self.drops_total(),
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},

@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import PairforgeError
+from ..errors import PairforgeError
+from .errors import hub_error
 
 
 @dataclass
@@ -40,27 +41,6 @@ def _local_files(out_dir: Path) -> dict:
     for name in ("recipe.yaml", "stats.json"):
         files[name] = (out_dir / name).read_bytes()
     return files
-
-
-def hub_error(e, repo_id: str, action: str) -> PairforgeError:
-    """One line that says what to do, for the Hub errors a user can act on."""
-    status = getattr(getattr(e, "response", None), "status_code", None)
-    if status == 401:
-        return PairforgeError(
-            f"the Hub rejected the token while trying to {action} (401): set HF_TOKEN, run `hf auth login`, or pass --token")
-    if status == 403:
-        return PairforgeError(
-            f"no write access to {repo_id} (403): use a token with the write role for that namespace, or push to your own")
-    if status == 404:
-        return PairforgeError(
-            f"{repo_id} or its revision was not found (404) while trying to {action}: check --repo and --revision, "
-            "and that your token can see the repo")
-    if status == 412:
-        return PairforgeError(f"{repo_id} changed while pushing (412): run the push again")
-    if status and status >= 500:
-        return PairforgeError(f"the Hub answered {status} while trying to {action}: retry later")
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return PairforgeError(f"could not {action} {repo_id}: {first}")
 
 
 def plan_push(out_dir: Path, repo_id: str, token: str | None, revision: str | None) -> PushPlan:

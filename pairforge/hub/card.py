@@ -1,5 +1,6 @@
 """The dataset card (README.md): YAML metadata the Hub understands plus a generated body, both
-rendered from the run's stats.json and recipe.yaml through the Jinja template in cards/.
+rendered from the run's stats.json and recipe.yaml through the Jinja templates in cards/
+(shipped in the package as pairforge/hub/templates, a link to cards/).
 
 A re-render keeps what the owner added by hand: metadata keys pairforge does not generate (and
 owner-chosen license / language / pretty_name), extra tags, and prose outside the
@@ -68,9 +69,17 @@ def _example(out_dir: Path) -> dict:
     return {"prompt": prompt, "chosen": text(row["chosen"]), "rejected": text(row["rejected"])}
 
 
-def render_card(out_dir, repo_id: str | None = None, existing: str | None = None) -> str:
+def jinja_env():
+    """The one Jinja environment for every card: strict (an unknown name is an error)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")), undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    env.filters["quote_block"] = lambda t: (t or "").strip().replace("\n", "\n> ")
+    return env
+
+
+def render_card(out_dir, repo_id: str | None = None, existing: str | None = None) -> str:
     out_dir = Path(out_dir)
     stats = json.loads((out_dir / "stats.json").read_text())
     recipe = yaml.safe_load((out_dir / "recipe.yaml").read_text())
@@ -78,11 +87,8 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
     source_name = stats["source"]["hub"] or Path(stats["source"]["description"]).name
     lineage = stats.get("lineage")
 
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")), undefined=StrictUndefined,
-                      keep_trailing_newline=True)
-    env.filters["quote_block"] = lambda t: (t or "").strip().replace("\n", "\n> ")
     pretty = recipe.get("output", {}).get("pretty_name") or f"{source_name} preference pairs ({stats['weak_model']['name']} rejections)"
-    body = env.get_template("dataset_card.md.j2").render(
+    body = jinja_env().get_template("dataset_card.md.j2").render(
         s=stats, r=_Attr(recipe), repo_id=repo_id or str(out_dir), pretty_name=pretty, source_name=source_name,
         weak_name=stats["weak_model"]["name"], example=_example(out_dir), lineage=lineage and _Attr(lineage))
 

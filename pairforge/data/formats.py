@@ -1,9 +1,8 @@
 """Turn SFT rows of any supported format into (prompt messages, chosen answer) records.
 
 Formats: plain columns, Alpaca (instruction/input/output), ShareGPT (conversations with
-from/value), OpenAI messages (messages with role/content). `normalise_table` is a plain
-function over an Arrow table: it returns the records it made and the rows it dropped, each
-drop with a reason.
+from/value), OpenAI messages (messages with role/content). `Normalise` is the first stage: a raw
+SFT batch in, pair rows kept and unusable rows dropped, each with a reason.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from .errors import DataError
-from .recipe import Source
-
-FORMATS = ("plain", "alpaca", "sharegpt", "messages")
+from ..errors import DataError
+from ..recipe import Source
+from .schemas import SOURCE_INDEX, pair_schema
 
 _SHAREGPT_ROLES = {
     "human": "user", "user": "user",
@@ -197,26 +195,35 @@ def pair_id(prompt: list[dict], chosen: str) -> str:
 
 
 @dataclass
-class Normaliser:
-    """Stage: SFT rows (Arrow) -> pair records {id, source_index, turn_index, prompt, chosen}."""
+class Normalise:
+    """Stage: a raw SFT batch (with SOURCE_INDEX) -> pair rows {id, source_index, turn_index,
+    prompt, chosen}; rows that cannot become a pair are dropped with the reason."""
 
     fmt: str
     turns: str
     mapping: dict | None = None
+    name: str = "normalise"
 
-    def __call__(self, table, source_indices: list[int]):
+    @classmethod
+    def for_source(cls, source: Source, column_names: list[str]) -> "Normalise":
+        fmt = detect_format(column_names, source)
+        check_columns(fmt, column_names, source)
+        return cls(fmt, source.turns, plain_columns(column_names, source) if fmt == "plain" else None)
+
+    def __call__(self, table):
+        import pyarrow as pa
+
         records, dropped = [], []
-        for row, src in zip(table.to_pylist(), source_indices):
+        sources = table[SOURCE_INDEX].to_pylist()
+        for row, src in zip(table.drop_columns([SOURCE_INDEX]).to_pylist(), sources):
             try:
                 msgs = row_to_messages(row, self.fmt, self.mapping)
                 for turn, prompt, chosen in conversation_pairs(msgs, self.turns):
-                    records.append({
-                        "id": pair_id(prompt, chosen),
-                        "source_index": src,
-                        "turn_index": turn,
-                        "prompt": prompt,
-                        "chosen": chosen,
-                    })
+                    records.append({"id": pair_id(prompt, chosen), "source_index": src, "turn_index": turn,
+                                    "prompt": prompt, "chosen": chosen})
             except RowDrop as drop:
-                dropped.append({"source_index": src, "reason": str(drop), "row": json.dumps(row, ensure_ascii=False, default=str)[:2000]})
-        return records, dropped
+                dropped.append({"source_index": src, "reason": str(drop),
+                                "row": json.dumps(row, ensure_ascii=False, default=str)[:2000]})
+        dropped_t = pa.Table.from_pylist(dropped, schema=pa.schema(
+            [("source_index", pa.int64()), ("reason", pa.string()), ("row", pa.string())]))
+        return pa.Table.from_pylist(records, schema=pair_schema()), dropped_t

@@ -1,0 +1,57 @@
+"""Arrow schemas of the rows that flow through the pipeline."""
+
+from __future__ import annotations
+
+import functools
+
+SOURCE_INDEX = "__pairforge_source_index"  # the source row number, carried beside a raw SFT batch
+
+
+@functools.cache
+def message_type():
+    import pyarrow as pa
+
+    return pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+
+
+@functools.cache
+def pair_schema():
+    """Rows after normalisation: a prompt (messages) and the data's own answer."""
+    import pyarrow as pa
+
+    return pa.schema([
+        ("id", pa.string()),
+        ("source_index", pa.int64()),
+        ("turn_index", pa.int32()),
+        ("prompt", message_type()),
+        ("chosen", pa.string()),
+    ])
+
+
+@functools.cache
+def generated_schema():
+    """Rows after generation: one per weak-model sample."""
+    import pyarrow as pa
+
+    return pa.schema(list(pair_schema()) + [
+        pa.field("sample_index", pa.int32()),
+        pa.field("rejected", pa.string()),
+        pa.field("rejected_model", pa.string()),
+        pa.field("rejected_finish_reason", pa.string()),
+        pa.field("prompt_tokens", pa.int32()),
+        pa.field("chosen_tokens", pa.int32()),
+        pa.field("rejected_tokens", pa.int32()),
+    ])
+
+
+@functools.cache
+def excluded_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("id", pa.string()),
+        ("source_index", pa.int64()),
+        ("detail", pa.string()),
+    ])

@@ -1,0 +1,26 @@
+"""Upload a model trained by train-ipo, with a model card that links its dataset, in one commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import hub_error
+
+
+def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .card import jinja_env
+
+    card = jinja_env().get_template("model_card.md.j2").render(s=summary, cfg=cfg,
+                                                               dataset_is_hub=not Path(cfg.dataset).is_dir())
+    (out / "README.md").write_text(card)
+    api = HfApi(token=token)
+    try:
+        api.create_repo(cfg.push_to_hub, private=cfg.hub_private, exist_ok=True)
+        info = api.upload_folder(repo_id=cfg.push_to_hub, folder_path=str(out),
+                                 commit_message=f"pairforge train-ipo on {cfg.dataset}")
+    except HfHubHTTPError as e:
+        raise hub_error(e, cfg.push_to_hub, "push the model to") from None
+    return info.oid

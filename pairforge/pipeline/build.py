@@ -1,0 +1,234 @@
+"""`pairforge build`: SFT data -> weak-model rejections -> filters -> a preference dataset folder.
+
+    plan:     load the source, recognise its format, resolve backend and weights, fingerprint
+    pre:      source batches -> normalise -> pre-generation stages -> shard inputs (_work/input)
+    execute:  the executor runs the unfinished shards (generation, crash-safe; see shards.py)
+    post:     every shard once through the post-generation stages (_work/finished)
+    write:    deterministic split by id -> data/{train,test}-*.parquet, stats.json, recipe.yaml, card
+
+Everything before generation is cheap and deterministic, so a rerun recomputes it and skips the
+finished shards.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import __version__
+from ..errors import PairforgeError
+from ..io import atomic_write_json, atomic_write_text
+from ..recipe import Recipe, dump_resolved, fingerprint
+from .stage import run_stages
+from .stats import Stats, length_stats
+
+READ_BATCH = 1000
+
+
+@dataclass
+class Plan:
+    recipe: Recipe
+    out: Path
+    loaded: object
+    normalise: object
+    backend_note: str
+    model_ref: object
+    fingerprint: str
+    stats: Stats = field(default_factory=Stats)
+
+
+def plan_build(recipe: Recipe, quiet: bool) -> Plan:
+    import sys
+
+    from ..backends import resolve_backend
+    from ..data.formats import Normalise
+    from ..data.sources import load_source
+    from ..weights import resolve_weak_model
+
+    stats = Stats()
+    with stats.timed("load"):
+        loaded = load_source(recipe)
+    normalise = Normalise.for_source(recipe.source, loaded.dataset.column_names)
+    wm = recipe.weak_model
+    wm.backend, note = resolve_backend(wm.backend)  # `auto` becomes what runs (and is hashed)
+    if note and not quiet:
+        print(f"backend: {wm.backend} ({note})", file=sys.stderr)
+    ref = resolve_weak_model(wm)
+    fp = fingerprint(recipe, loaded.digest, ref.digest)
+    return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fp, stats)
+
+
+def pre_generation_stages(recipe: Recipe) -> list:
+    from .decontaminate import Decontaminate
+    from .dedupe import ExactDedupe, NearDedupe
+    from .filters import PreFilter
+
+    stages = [PreFilter(recipe.filters)]
+    if recipe.dedupe.exact:
+        stages.append(ExactDedupe())
+    if recipe.dedupe.near.enabled:
+        stages.append(NearDedupe(recipe.dedupe.near))
+    if recipe.decontaminate.sets:
+        stages.append(Decontaminate(recipe.decontaminate, recipe.resolve_path))
+    return stages
+
+
+def post_generation_stages(recipe: Recipe) -> list:
+    from .filters import PostFilter
+
+    return [PostFilter(recipe.filters)]
+
+
+def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
+    """Run the pre-generation stages over the source and cut the rows into shards; write the
+    input of every unfinished shard. Returns (number of shards, unfinished shard indices)."""
+    import pyarrow as pa
+
+    stages = [plan.normalise, *pre_generation_stages(plan.recipe)]
+    plan.stats.register([s.name for s in stages])
+    size = plan.recipe.generation.shard_size
+    n_shards, pending, buffer, buffered = 0, [], [], 0
+
+    def emit(final: bool) -> None:
+        nonlocal n_shards, buffer, buffered
+        while buffered >= size or (final and buffered):
+            table = pa.concat_tables(buffer).combine_chunks()
+            shard, rest = table.slice(0, size), table.slice(size)
+            buffer, buffered = [rest], rest.num_rows
+            if not store.is_done(n_shards):
+                store.write_input(n_shards, shard)
+                pending.append(n_shards)
+            n_shards += 1
+
+    for batch in plan.loaded.batches(READ_BATCH):
+        plan.stats.rows_read += batch.num_rows
+        table = run_stages(batch, stages, plan.stats, excluded)
+        if table.num_rows:
+            buffer.append(table)
+            buffered += table.num_rows
+        emit(final=False)
+    emit(final=True)
+    return n_shards, pending
+
+
+def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
+    """Every shard once through the post-generation stages, then the split and the Parquet files."""
+    stats, post = plan.stats, post_generation_stages(plan.recipe)
+    stats.register(["generate", *(s.name for s in post)])
+    ids: set[str] = set()
+    lengths = {"prompt_tokens": [], "chosen_tokens": [], "rejected_tokens": []}
+    finish_reasons: dict[str, int] = {}
+    for i in range(n_shards):
+        kept, dropped = store.read(i)
+        excluded.add("generate", dropped, stats)
+        stats.kept("generate", kept.num_rows)
+        t = run_stages(kept, post, stats, excluded)
+        store.write_finished(i, t)
+        ids.update(t["id"].to_pylist())
+        for k in lengths:
+            lengths[k].extend(v for v in t[k].to_pylist() if v is not None)
+        for r in t["rejected_finish_reason"].to_pylist():
+            finish_reasons[r] = finish_reasons.get(r, 0) + 1
+    with stats.timed("write"):
+        splits = write_splits(plan, store, n_shards, ids)
+    if not splits.get("train"):
+        raise PairforgeError(
+            f"no pairs left to write ({stats.rows_read} rows read, drops: "
+            f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {plan.out / 'excluded'}"
+        )
+    stats.kept("written", sum(splits.values()))
+    return {
+        "rows_written": sum(splits.values()),
+        "splits": splits,
+        "lengths": {k.replace("_tokens", ""): length_stats(v) for k, v in lengths.items()},
+        "rejected_finish_reason": dict(sorted(finish_reasons.items())),
+    }
+
+
+def write_splits(plan: Plan, store, n_shards: int, ids: set[str]) -> dict:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .writers import SplitWriter, test_ids, to_output_table
+
+    test = test_ids(ids, plan.recipe.split.test_size, plan.recipe.split.seed)
+    fmt = plan.recipe.output.format
+    writer = SplitWriter(plan.out)
+    for i in range(n_shards):
+        t = store.read_finished(i)
+        if not t.num_rows:
+            continue
+        is_test = pa.array([x in test for x in t["id"].to_pylist()], pa.bool_())
+        writer.write("train", to_output_table(t.filter(pc.invert(is_test)), fmt))
+        writer.write("test", to_output_table(t.filter(is_test), fmt))
+    return writer.close()
+
+
+def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor: str = "local",
+              ray_address: str | None = None) -> dict:
+    from .executors import make_executor
+    from .progress import Progress
+    from .shards import ShardStore
+    from .writers import ExcludedWriter
+
+    t_start = time.perf_counter()
+    if quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    plan = plan_build(recipe, quiet)
+    run = make_executor(executor, recipe.generation.ray, ray_address)
+    plan.out.mkdir(parents=True, exist_ok=True)
+    store = ShardStore.open(plan.out, plan.fingerprint, fresh=fresh)
+    excluded = ExcludedWriter(plan.out)
+    n_shards, pending = cut_shards(plan, store, excluded)
+    progress = Progress(total=sum(store.read_input(i).num_rows for i in pending), quiet=quiet)
+    run.run((recipe.weak_model, recipe.filters.lengths, str(plan.out)), pending, plan.stats, progress)
+    progress.close()
+    summary = finish(plan, store, n_shards, excluded)
+    excluded.close()
+    plan.stats.extra.update(_provenance(plan, store, n_shards, len(pending), run.name), **summary)
+    plan.stats.seconds["total"] = time.perf_counter() - t_start
+    return write_metadata(plan)
+
+
+def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str) -> dict:
+    from ..lineage import dataset_lineage_entry
+
+    recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
+    infos = [store.info(i) for i in range(n_shards)]
+    extra = {
+        "pairforge_version": __version__,
+        "fingerprint": plan.fingerprint,
+        "source": {"description": plan.loaded.description, "format": plan.normalise.fmt,
+                   "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision},
+        "weak_model": {"name": ref.name, "upstream": ref.upstream, "revision": ref.revision,
+                       "backend": wm.backend, "backend_note": plan.backend_note, "digest": ref.digest},
+        "generation": {
+            "shards": n_shards,
+            "shards_resumed": n_shards - n_pending,
+            "prompts_sent": sum(i["prompts_sent"] for i in infos),
+            "tokens_generated": sum(i["tokens_generated"] for i in infos),
+            "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
+            "executor": executor,
+        },
+    }
+    lineage = dataset_lineage_entry(wm.model)
+    if lineage:  # SPIN-style: the weak model was trained by train-ipo on an earlier set
+        extra["lineage"] = lineage
+    return extra
+
+
+def write_metadata(plan: Plan) -> dict:
+    """stats.json, the resolved recipe and the card; returns the summary."""
+    out, fp = plan.out, plan.fingerprint
+    atomic_write_json(out / "stats.json", plan.stats.to_dict())
+    atomic_write_text(out / "recipe.yaml", f"# pairforge {__version__} — fingerprint {fp}\n" + dump_resolved(plan.recipe))
+    result = plan.stats.to_dict()
+    if plan.recipe.output.card:
+        from ..hub.card import render_card
+
+        atomic_write_text(out / "README.md", render_card(out))
+    result["output_dir"] = str(out)
+    return result

@@ -1,0 +1,163 @@
+"""Dedupe stages: exact (normalised prompt) and near-duplicate (MinHash + banded LSH) prompts.
+Both are global over the run: the first row seen stays, later copies are dropped."""
+
+from __future__ import annotations
+
+from ..recipe import NearDedupeConfig
+from .stage import split_by_reason
+from .text import normalised, prompt_texts, shingles
+
+
+class ExactDedupe:
+    """Drop a row whose normalised prompt was seen before; the first in source order stays."""
+
+    name = "dedupe_exact"
+
+    def __init__(self):
+        self.seen: set = set()
+
+    def __call__(self, table):
+        reasons = []
+        seen = self.seen
+        for k in normalised(prompt_texts(table)).to_pylist():
+            h = hash(k)  # a 64-bit hash per prompt: the set stays small as the data grows
+            if h in seen:
+                reasons.append("duplicate_prompt")
+            else:
+                seen.add(h)
+                reasons.append(None)
+        return split_by_reason(table, reasons)
+
+
+class NearDedupe:
+    """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
+
+    The LSH index is compact: per kept row, one uint64 key and one int32 row id per band, in
+    sorted NumPy segments (merged as they accumulate), plus a 1-byte-per-permutation copy of the
+    signature (b-bit minwise hashing) to verify candidates against the threshold. Band matches
+    only propose candidates, so a loose band setting keeps recall high without false drops.
+    Queries are vectorised per batch; Python only loops over rows that have candidates.
+    """
+
+    name = "dedupe_near"
+
+    def __init__(self, cfg: NearDedupeConfig):
+        import numpy as np
+
+        self.threshold, self.num_perm, self.bands = cfg.threshold, cfg.num_perm, cfg.bands
+        self.shingle, self.seed = cfg.shingle, cfg.seed
+        self.rows_per_band = self.num_perm // self.bands
+        self.sigs = np.zeros((1024, self.num_perm), dtype=np.uint8)
+        self.n = 0
+        self.segments: list = []  # [(sorted uint64 keys, int32 row ids)]
+
+    # -------------------------------------------------------------- index
+    def _band_keys(self, digests):
+        import numpy as np
+
+        d = digests.reshape(len(digests), self.bands, self.rows_per_band).astype(np.uint64)
+        h = np.broadcast_to(np.arange(self.bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),
+                            d.shape[:2]).copy()
+        with np.errstate(over="ignore"):
+            for j in range(self.rows_per_band):
+                h = (h ^ d[:, :, j]) * np.uint64(0x100000001B3)
+        return h  # (rows, bands)
+
+    def _add_segment(self, keys, rows) -> None:
+        import numpy as np
+
+        order = np.argsort(keys, kind="stable")
+        self.segments.append((keys[order], rows[order]))
+        while len(self.segments) > 1 and len(self.segments[-1][0]) * 2 >= len(self.segments[-2][0]):
+            (k2, r2), (k1, r1) = self.segments.pop(), self.segments.pop()
+            k, r = np.concatenate([k1, k2]), np.concatenate([r1, r2])
+            order = np.argsort(k, kind="stable")
+            self.segments.append((k[order], r[order]))
+
+    def _existing_candidates(self, keys):
+        """{batch row: set of kept row ids sharing a band key} from the index."""
+        import numpy as np
+
+        flat = keys.reshape(-1)
+        owner = np.repeat(np.arange(len(keys)), self.bands)
+        found: dict[int, set] = {}
+        for seg_keys, seg_rows in self.segments:
+            pos = np.searchsorted(seg_keys, flat)
+            pos_c = np.minimum(pos, len(seg_keys) - 1)
+            hit = (pos < len(seg_keys)) & (seg_keys[pos_c] == flat)
+            for o, r in zip(owner[hit].tolist(), seg_rows[pos_c[hit]].tolist()):
+                found.setdefault(o, set()).add(r)
+        return found
+
+    def _similar(self, digest, candidates) -> bool:
+        import numpy as np
+
+        match = (self.sigs[np.fromiter(candidates, dtype=np.int64)] == digest).mean(axis=1)
+        jaccard = (match - 1 / 256) / (1 - 1 / 256)  # bytes match by chance 1 time in 256
+        return bool((jaccard >= self.threshold).any())
+
+    def _digests(self, texts):
+        import numpy as np
+        from rensa import RMinHash
+
+        digests = np.empty((len(texts), self.num_perm), dtype=np.uint32)
+        for i, text in enumerate(texts):
+            mh = RMinHash(self.num_perm, self.seed)
+            mh.update(shingles(text, self.shingle))
+            digests[i] = mh.digest()
+        return digests
+
+    def _batch_candidates(self, keys):
+        """{batch row: set of earlier batch rows sharing a band key}."""
+        import numpy as np
+
+        in_batch: dict[int, set] = {}
+        flat = keys.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        sorted_keys = flat[order]
+        dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+        for pos in dup.tolist():
+            first = pos
+            while first > 0 and sorted_keys[first - 1] == sorted_keys[pos]:
+                first -= 1
+            later, earlier = int(order[pos]) // self.bands, int(order[first]) // self.bands
+            if later != earlier:
+                in_batch.setdefault(later, set()).add(earlier)
+        return in_batch
+
+    def _reserve(self, rows: int) -> None:
+        import numpy as np
+
+        need = max(self.n + rows, 1)
+        if need > len(self.sigs):
+            grown = np.zeros((max(need, 2 * len(self.sigs)), self.num_perm), dtype=np.uint8)
+            grown[: self.n] = self.sigs[: self.n]
+            self.sigs = grown
+
+    def __call__(self, table):
+        import numpy as np
+
+        texts = normalised(prompt_texts(table)).to_pylist()
+        digests = self._digests(texts)
+        keys = self._band_keys(digests)
+        small = digests.astype(np.uint8)
+        found = self._existing_candidates(keys)
+        in_batch = self._batch_candidates(keys)
+        self._reserve(len(texts))
+        kept_rows, kept_ids, reasons, batch_id = [], [], [], {}
+        for i in range(len(texts)):
+            cands = set(found.get(i, ()))
+            cands.update(batch_id[j] for j in in_batch.get(i, ()) if j in batch_id)
+            if cands and self._similar(small[i], cands):
+                reasons.append("near_duplicate_prompt")
+                continue
+            reasons.append(None)
+            batch_id[i] = self.n
+            self.sigs[self.n] = small[i]
+            kept_rows.append(i)
+            kept_ids.append(self.n)
+            self.n += 1
+        if kept_rows:
+            self._add_segment(keys[kept_rows].reshape(-1),
+                              np.repeat(np.asarray(kept_ids, dtype=np.int32), self.bands))
+        return split_by_reason(table, reasons)

@@ -1,0 +1,94 @@
+"""The generation stage: one shard of pair rows in, one row per weak-model sample out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from ..recipe import WeakModel
+from .stage import split_by_reason
+
+
+def row_seed(seed: int, row_id: str) -> int:
+    """A prompt's own seed: backends that seed per request (vLLM, OpenAI servers) then give a row
+    the same samples whatever else shares its batch or shard."""
+    digest = hashlib.sha256(f"{seed}:{row_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def prompt_limit(cfg: WeakModel, backend) -> int | None:
+    if cfg.max_prompt_tokens:
+        return cfg.max_prompt_tokens
+    if backend.context_length:
+        return backend.context_length - cfg.sampling.max_tokens
+    return None
+
+
+def _refusals(p_tokens, c_tokens, limit, token_check) -> dict:
+    """{row: reason} for rows not to send: over the context, or outside the token bounds."""
+    refused = {}
+    for i, (p, c) in enumerate(zip(p_tokens, c_tokens)):
+        if p is None:  # a remote backend: the server checks lengths
+            continue
+        if limit is not None and p > limit:
+            refused[i] = "prompt_too_long"
+        elif token_check and c is not None and (why := token_check(p, c)):
+            refused[i] = why
+    return refused
+
+
+def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
+    """(one output row per sample, its reason or None, tokens generated)."""
+    out_rows, reasons, generated = [], [], 0
+    for i, r in enumerate(rows):
+        base = {**r, "rejected_model": model_name, "prompt_tokens": p_tokens[i], "chosen_tokens": c_tokens[i]}
+        if i in completions:
+            if base["prompt_tokens"] is None:
+                base["prompt_tokens"] = completions[i][0].prompt_tokens
+            if any(c.error for c in completions[i]):
+                refused[i] = "server_refused"
+        if i in refused:
+            out_rows.append({**base, "sample_index": 0, "rejected": None, "rejected_finish_reason": None,
+                             "rejected_tokens": None})
+            reasons.append(refused[i])
+            continue
+        for j, c in enumerate(completions[i]):
+            generated += c.tokens
+            out_rows.append({**base, "sample_index": j, "rejected": c.text, "rejected_finish_reason": c.finish_reason,
+                             "rejected_tokens": c.tokens})
+            reasons.append(None)
+    return out_rows, reasons, generated
+
+
+def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
+    """Generate rejected answers for a shard: (kept, dropped with reason, info dict).
+
+    Prompts longer than the model's context (minus max_tokens) are not sent: they are dropped
+    with the reason 'prompt_too_long'; so are rows that fail `token_check(prompt_tokens,
+    chosen_tokens)`. Within the shard, prompts are batched longest first (less padding, and an
+    out-of-memory error shows on the first batch, not the last).
+    """
+    import pyarrow as pa
+
+    from ..data.schemas import generated_schema
+
+    t0 = time.perf_counter()
+    rows = table.to_pylist()
+    prompts = [r["prompt"] for r in rows]
+    p_tokens = backend.prompt_token_counts(prompts)
+    c_tokens = backend.token_counts([r["chosen"] for r in rows])
+    refused = _refusals(p_tokens, c_tokens, prompt_limit(cfg, backend), token_check)
+    ok = sorted((i for i in range(len(rows)) if i not in refused), key=lambda i: (-(p_tokens[i] or 0), i))
+    completions: dict[int, list] = {}
+    for b in range(0, len(ok), cfg.batch_size):
+        idx = ok[b : b + cfg.batch_size]
+        outs = backend.generate([prompts[i] for i in idx],
+                                seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx])
+        completions.update(zip(idx, outs))
+        if on_batch:
+            on_batch(len(idx), sum(c.tokens for out in outs for c in out))
+    out_rows, reasons, generated = _sample_rows(rows, completions, refused, p_tokens, c_tokens, backend.model_name)
+    info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,
+            "prompts_sent": len(ok), "seconds": round(time.perf_counter() - t0, 3)}
+    kept, dropped = split_by_reason(pa.Table.from_pylist(out_rows, schema=generated_schema()), reasons)
+    return kept, dropped, info

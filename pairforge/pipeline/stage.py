@@ -1,0 +1,57 @@
+"""The one stage contract, and the loop that runs stages.
+
+A stage is built from its own config section and called on an Arrow table; it returns
+`(kept, dropped)`: the rows that go on, and the rows it removed with a `reason` column.
+`run_stages` is the only place that records what a stage did: rows kept (the funnel), seconds,
+and every dropped row with its stage and reason (excluded/). Stages never count or write.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Stage(Protocol):
+    name: str
+
+    def __call__(self, table) -> tuple:  # (kept table, dropped table with a `reason` column)
+        ...
+
+
+class Reasons:
+    """First-failing-check-wins reason per row, built from boolean masks."""
+
+    def __init__(self, n: int):
+        import pyarrow as pa
+
+        self.reason = pa.nulls(n, pa.string())
+
+    def flag(self, mask, reason: str) -> None:
+        import pyarrow.compute as pc
+
+        mask = pc.fill_null(mask, False)
+        self.reason = pc.if_else(pc.and_(mask, pc.is_null(self.reason)), reason, self.reason)
+
+    def split(self, table):
+        return split_by_reason(table, self.reason)
+
+
+def split_by_reason(table, reasons):
+    """(kept rows, dropped rows with a `reason` column) for a reason per row (None/null = keep);
+    `reasons` is a list or an Arrow string array."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    reasons = reasons if isinstance(reasons, (pa.Array, pa.ChunkedArray)) else pa.array(reasons, pa.string())
+    drop = pc.is_valid(reasons)
+    return table.filter(pc.invert(drop)), table.filter(drop).append_column("reason", reasons.filter(drop))
+
+
+def run_stages(table, stages: list, stats, excluded):
+    """Run `stages` in order on `table`; record the funnel, seconds and exclusions once."""
+    for stage in stages:
+        with stats.timed(stage.name):
+            table, dropped = stage(table)
+        excluded.add(stage.name, dropped, stats)
+        stats.kept(stage.name, table.num_rows)
+    return table

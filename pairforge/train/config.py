@@ -1,0 +1,138 @@
+"""The train-ipo config: pairforge's own keys (dataset, model, LoRA, evaluation, push) plus
+every field of TRL's `DPOConfig`, typed by `DPOConfig` itself (the way TRL's `TrlParser` builds
+its dataclasses): `--set learning_rate=1e-4` is a float, `--set optim=adamw_torch` an optimizer
+name, `--set output_dir=2024` a string. An unknown key is an error that names it."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from ..config import apply_overrides, build, check, coerce, field_ as _f, gt as _gt, read_yaml_mapping, to_dict
+from ..errors import RecipeError
+
+# TRL 1.16's DPOTrainer loss types; DPOConfig accepts any string and fails only mid-training.
+TRL_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
+                  "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+
+# Where pairforge's defaults differ from DPOConfig's (IPO, a small-model learning rate, one epoch,
+# a log line per step, no checkpoints: the trained model is saved once at the end).
+DPO_DEFAULTS = {
+    "output_dir": "out/ipo", "loss_type": ["ipo"], "beta": 0.1, "learning_rate": 5e-6, "num_train_epochs": 1.0,
+    "per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "max_length": 1024,
+    "logging_steps": 1, "seed": 0, "gradient_checkpointing": False, "report_to": [], "save_strategy": "no",
+    "eval_strategy": "no", "disable_tqdm": False,
+    "bf16": None, "use_cpu": None,  # None: decided at run time (on with a CUDA GPU / when none is visible)
+}
+DPO_CHECKS = {"beta": (_gt(0),), "learning_rate": (_gt(0),), "num_train_epochs": (_gt(0),)}
+
+
+@dataclass
+class Lora:
+    enabled: bool = _f(False)
+    r: int = _f(16, _gt(0))
+    lora_alpha: int = _f(32, _gt(0))
+    lora_dropout: float = _f(0.0, ("range", 0, 1))
+    target_modules: str = _f("all-linear", help="'all-linear' or a comma-separated list of module names")
+    merge: bool = _f(True, help="save the base model with the adapter merged in (usable as the next weak model)")
+
+
+@dataclass
+class TrainConfig:
+    dataset: Optional[str] = _f(None, help="a build folder or a Hub dataset id")
+    dataset_revision: Optional[str] = _f(None)
+    model: Optional[str] = _f(None, help="model to train: built-in name, local folder or Hub id")
+    ref_model: Optional[str] = _f(None, help="explicit reference model (default: a frozen copy of the start model)")
+    allow_other_loss: bool = _f(False, help="train-ipo trains IPO; true lets loss_type name another TRL loss")
+    eval_split: Optional[str] = _f("test", help="split for held-out preference accuracy; null: none")
+    eval_max_pairs: int = _f(256, _gt(0), help="pairs used for the held-out preference accuracy")
+    lora: Lora = _f(Lora)
+    push_to_hub: Optional[str] = _f(None, help="model repo id to upload the result to")
+    hub_private: bool = _f(False)
+    # every DPOConfig field the user set, plus pairforge's defaults (typed and checked)
+    dpo: dict = field(default_factory=dict, metadata={"internal": True})
+
+    def __getattr__(self, name):  # cfg.beta, cfg.loss_type ...: the DPOConfig values
+        dpo = self.__dict__.get("dpo", {})
+        if name in dpo:
+            return dpo[name]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict:
+        return {**to_dict(self), **self.dpo}
+
+
+def _dpo_fields() -> dict:
+    from trl import DPOConfig
+
+    hints = typing.get_type_hints(DPOConfig)
+    return {f.name: hints[f.name] for f in dataclasses.fields(DPOConfig) if f.init}
+
+
+def _dpo_value(name: str, value, tp):
+    if typing.get_origin(tp) is list or list in typing.get_args(tp) or any(
+            typing.get_origin(a) is list for a in typing.get_args(tp)):
+        plain = getattr(value, "value", value)
+        if isinstance(plain, str) and name == "loss_type":
+            value = [plain]  # one loss by name
+    try:
+        v = coerce(value, tp, name)
+    except AssertionError:  # a type the engine does not know: DPOConfig itself checks it
+        v = getattr(value, "value", value)
+    check(v, DPO_CHECKS.get(name, ()), name)
+    return v
+
+
+def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> TrainConfig:
+    data = read_yaml_mapping(Path(path), "try: recipes/ipo.yaml") if path is not None else {}
+    for key, value in cli.items():  # --dataset / --model / --output-dir / --push-to-hub
+        if value is not None:
+            data[key] = value
+    data = apply_overrides(data, overrides)
+    own = {f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("internal")}
+    dpo_types = _dpo_fields()
+    unknown = sorted(k for k in data if k not in own and k not in dpo_types)
+    if unknown:
+        raise RecipeError(f"{unknown[0]}: unknown key (neither a pairforge train-ipo key ({', '.join(sorted(own))}) "
+                          "nor a field of TRL's DPOConfig)")
+    cfg = build(TrainConfig, {k: v for k, v in data.items() if k in own}, "")
+    cfg.dpo = dict(DPO_DEFAULTS)
+    for k, v in data.items():
+        if k in dpo_types and k not in own:  # pairforge's own push_to_hub (a repo id) wins over TRL's bool
+            cfg.dpo[k] = _dpo_value(k, v, dpo_types[k])
+    _validate(cfg)
+    dpo_config(cfg, use_cpu=True, bf16=False)  # DPOConfig's own checks, before any data or model is loaded
+    return cfg
+
+
+def _validate(cfg: TrainConfig) -> None:
+    losses = cfg.dpo["loss_type"]
+    for loss in losses:
+        if loss not in TRL_LOSS_TYPES:
+            raise RecipeError(f"loss_type: unknown loss {loss!r} (TRL knows: {', '.join(TRL_LOSS_TYPES)}); "
+                              "pairforge train-ipo trains with 'ipo'")
+    if losses != ["ipo"] and not cfg.allow_other_loss:
+        raise RecipeError(f"loss_type: {losses} is not IPO, and train-ipo promises IPO; "
+                          "set --set allow_other_loss=true to train another TRL loss on purpose")
+    if not cfg.dataset:
+        raise RecipeError("dataset: give --dataset (a build folder or a Hub dataset id)")
+    if not cfg.model:
+        raise RecipeError("model: give --model (a local folder, a Hub id or smollm2-135m-instruct)")
+    steps = cfg.dpo.get("max_steps", -1)
+    if steps == 0 or steps < -1:
+        raise RecipeError(f"max_steps: must be -1 (use num_train_epochs) or > 0, got {steps}")
+
+
+def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool):
+    """TRL's DPOConfig from the validated values; DPOConfig's own checks become RecipeErrors."""
+    from trl import DPOConfig
+
+    kwargs = {**cfg.dpo, "use_cpu": use_cpu, "bf16": bf16}
+    kwargs["output_dir"] = str(kwargs["output_dir"])
+    try:
+        return DPOConfig(**kwargs)
+    except (ValueError, TypeError) as e:
+        raise RecipeError(f"DPOConfig: {str(e).strip().splitlines()[0]}") from None

@@ -1,0 +1,145 @@
+"""`pairforge train-ipo`: a thin recipe on TRL's DPOTrainer with the IPO loss.
+
+Loads the preference set (a build folder or a Hub id) and passes TRL one split, trains (LoRA
+optional), saves a model that the next `pairforge build` can use as its weak model (SPIN-style
+self-play: see lineage.py), and reports held-out preference accuracy before and after training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..errors import DataError, PairforgeError
+from ..lineage import model_lineage, write_model_lineage
+from .config import TrainConfig, dpo_config
+
+
+def load_preference_dataset(name: str, revision: str | None = None, token: str | None = None):
+    """A DatasetDict from a build folder or a Hub dataset id, and the dataset's own lineage."""
+    from ..data.load import load_hub, load_local
+
+    path = Path(name)
+    try:
+        if path.is_dir():
+            dd = load_local(path, None, "dataset")
+            stats = path / "stats.json"
+            lineage = json.loads(stats.read_text()).get("lineage") if stats.is_file() else None
+        elif path.is_absolute() or name.startswith(".") or name.count("/") > 1:
+            raise DataError(f"dataset: {name}: no such folder")
+        else:
+            dd = load_hub(name, "dataset", revision=revision, token=token)
+            lineage = _hub_lineage(name, revision, token)
+    except DataError as e:
+        raise PairforgeError(f"dataset: cannot load {name!r}: {str(e).removeprefix('dataset: ')}") from None
+    missing = {"prompt", "chosen", "rejected"} - set(dd["train"].column_names) if "train" in dd else {"train split"}
+    if missing:
+        raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
+    return dd, lineage
+
+
+def _hub_lineage(name, revision, token):
+    from huggingface_hub import hf_hub_download
+
+    try:
+        stats = json.loads(Path(hf_hub_download(name, "stats.json", repo_type="dataset", revision=revision,
+                                                token=token)).read_text())
+        return stats.get("lineage")
+    except Exception:  # a dataset not built by pairforge has no stats.json: no lineage
+        return None
+
+
+def _load_model(name: str, dtype):
+    from transformers import AutoModelForCausalLM
+
+    from ..weights import materialise, resolve_model
+
+    path, _ = materialise(resolve_model(name))
+    return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+
+
+def _peft_config(lora):
+    if not lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    targets = lora.target_modules
+    return LoraConfig(r=lora.r, lora_alpha=lora.lora_alpha, lora_dropout=lora.lora_dropout,
+                      target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")],
+                      task_type="CAUSAL_LM")
+
+
+def _preference(model, tok, rows, ref_logps, cfg, device):
+    from .preference_eval import preference_metrics, sequence_logps
+
+    return preference_metrics(sequence_logps(model.to(device), tok, rows, cfg.max_length), ref_logps, cfg.beta)
+
+
+def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
+    import torch
+    from transformers import AutoTokenizer
+    from trl import DPOTrainer
+
+    from .preference_eval import preference_metrics, sequence_logps
+
+    t0 = time.perf_counter()
+    dd, ds_lineage = load_preference_dataset(cfg.dataset, cfg.dataset_revision, token)
+    eval_ds = dd[cfg.eval_split] if cfg.eval_split and cfg.eval_split in dd else None
+    cuda = torch.cuda.is_available()
+    use_cpu = (not cuda) if cfg.use_cpu is None else cfg.use_cpu
+    bf16 = (cuda and not use_cpu) if cfg.bf16 is None else cfg.bf16
+    device, dtype = ("cuda" if cuda and not use_cpu else "cpu"), (torch.bfloat16 if bf16 else torch.float32)
+    model_path, model = _load_model(cfg.model, dtype)
+    tok = AutoTokenizer.from_pretrained(model_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    ref_model = _load_model(cfg.ref_model, dtype)[1] if cfg.ref_model else None
+
+    eval_rows = eval_ds.select(range(min(cfg.eval_max_pairs, eval_ds.num_rows))).to_list() if eval_ds else []
+    before = ref_logps = None
+    if eval_rows:
+        ref_logps = sequence_logps((ref_model or model).to(device), tok, eval_rows, cfg.max_length)
+        before = preference_metrics(ref_logps, ref_logps, cfg.beta) if ref_model is None else \
+            _preference(model, tok, eval_rows, ref_logps, cfg, device)
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16),
+                         train_dataset=dd["train"], processing_class=tok, peft_config=_peft_config(cfg.lora))
+    t_train = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # TRL prints log dicts; stdout is for the summary
+        result = trainer.train()
+    train_seconds = time.perf_counter() - t_train
+    trained = trainer.model
+    if cfg.lora.enabled and cfg.lora.merge:
+        trained = trained.merge_and_unload()
+    after = _preference(trained, tok, eval_rows, ref_logps, cfg, device) if eval_rows else None
+    summary = {
+        "model": cfg.model, "dataset": cfg.dataset, "train_pairs": dd["train"].num_rows,
+        "eval_pairs": len(eval_rows), "steps": trainer.state.global_step, "train_loss": round(result.training_loss, 6),
+        "train_seconds": round(train_seconds, 2),
+        "seconds_per_step": round(train_seconds / max(1, trainer.state.global_step), 4),
+        "preference_before": before, "preference_after": after,
+        "lineage": model_lineage(ds_lineage, cfg.dataset, cfg.dataset_revision, cfg.model, cfg.loss_type[0], cfg.beta),
+    }
+    _save(trained, tok, trainer.state.log_history, summary, cfg)
+    summary["total_seconds"] = round(time.perf_counter() - t0, 2)
+    if cfg.push_to_hub:
+        from ..hub.model import push_model
+
+        summary["hub"] = push_model(Path(cfg.output_dir), cfg, summary, token)
+    return summary
+
+
+def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    trained.save_pretrained(out)
+    tok.save_pretrained(out)
+    write_model_lineage(out, summary["lineage"])
+    (out / "log_history.json").write_text(json.dumps(history, indent=2) + "\n")
+    summary.update({"output_dir": str(out), "config": cfg.to_dict()})
+    (out / "preference_eval.json").write_text(json.dumps(
+        {"before": summary["preference_before"], "after": summary["preference_after"],
+         "pairs": summary["eval_pairs"], "split": cfg.eval_split}, indent=2) + "\n")
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
