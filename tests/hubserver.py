@@ -180,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
                 except HubError as e:
                     header = e.message.splitlines()[0] if e.message else ""
                     header = header.encode("ascii", "backslashreplace").decode()  # headers are latin-1, one line
-                    return self._json({"error": e.message}, e.status, {"X-Error-Code": e.code, "X-Error-Message": header})
+                    return self._json({"error": e.message}, e.status,
+                                      {"X-Error-Code": e.code, "X-Error-Message": header})
         self.state.unrouted.append(f"{self.command} {url.path}")
         self._json({"error": f"no route for {self.command} {url.path}"}, 404, {"X-Error-Code": "EntryNotFound"})
 
@@ -453,8 +454,9 @@ class Handler(BaseHTTPRequestHandler):
 #   {split, path: string | string[]}[]; data_dir: string) and datasets' MetadataConfigs check (split names
 #   match ^\w+(\.\w+)*$).
 # - Error or warning: errors where the Hub is known to refuse (license id, language code, YAML, `configs` not a
-#   list), and for the shape of a config entry (the Hub's API type; `datasets` refuses the rest too). Warnings where it is known to accept: `license: other` without license_name / license_link (hub-docs
-#   asks for them, yet the Hub holds many such cards: hub-docs hacktoberfest_challenges/model_license_other.md),
+#   list), and for the shape of a config entry (the Hub's API type; `datasets` refuses the rest too).
+#   Warnings where it is known to accept: `license: other` without license_name / license_link (hub-docs asks
+#   for them, yet the Hub holds many such cards: hub-docs hacktoberfest_challenges/model_license_other.md), and
 #   task_categories off the list. size_categories off the list is a warning by analogy with task_categories
 #   (no source shows the Hub refusing it). dataset_info shape is a warning: the Hub stores malformed ones
 #   (datasets PR #8462 handles them), but `datasets` may fail to load such a set.
@@ -463,12 +465,12 @@ HUB_LICENSES = (
     "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
     "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
     "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0",
-    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0",
-    "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0", "cdla-permissive-1.0",
-    "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1", "eupl-1.2", "agpl-3.0",
-    "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "h-research", "intel-research",
-    "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl", "openmdw-1.0", "openmdw-1.1",
-    "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1",
+    "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "h-research",
+    "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl", "openmdw-1.0",
+    "openmdw-1.1", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
     "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3", "llama3.1", "llama3.2",
     "llama3.3", "llama4", "grok2-community", "gemma", "unknown", "other",
 )
@@ -657,7 +659,8 @@ def _check_configs(configs) -> list[str]:
             path = f.get("path")
             if "path" not in f:
                 errors.append(f'"{fat}.path" is required')
-            elif not (isinstance(path, str) or (isinstance(path, list) and path and all(isinstance(x, str) for x in path))):
+            elif not (isinstance(path, str)
+                      or (isinstance(path, list) and path and all(isinstance(x, str) for x in path))):
                 errors.append(f'"{fat}.path" must be one of [string, array of strings]')
     return errors
 
