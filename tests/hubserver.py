@@ -9,6 +9,13 @@ errors carry `X-Error-Code`. Everything is in memory.
 
 Fault injection for tests: `server.state.fail_lfs_upload = True` makes LFS uploads fail (403),
 so a push can be shown to leave the repo as it was.
+
+Card metadata is checked like the Hub checks it (see `check_card` and the rule lists below):
+`POST /api/validate-yaml` answers errors and warnings, and a commit that adds or changes the
+root README.md with metadata the Hub rejects gets a 400 and commits nothing. Every check is
+logged in `state.card_checks`. `state.validate_cards = False` turns the checks off (to seed a
+repo with a card the Hub would refuse); `state.card_warnings_are_errors = True` makes the
+warnings fail too (a lint mode: the real Hub accepts cards with warnings).
 """
 
 from __future__ import annotations
@@ -88,6 +95,9 @@ class HubState:
         self.fail_lfs_upload = False
         self.requests: list[str] = []  # "METHOD path" log, for contract tests
         self.unrouted: list[str] = []  # requests no route matched: a client speaking a protocol we don't
+        self.validate_cards = True  # check README.md metadata on validate-yaml and on commit, as the Hub does
+        self.card_warnings_are_errors = False  # lint mode: the Hub's warnings reject too (the Hub itself accepts them)
+        self.card_checks: list[dict] = []  # {"via", "repo_type", "repo_id", "errors", "warnings"} per check
 
 
 class HubError(Exception):
@@ -168,7 +178,10 @@ class Handler(BaseHTTPRequestHandler):
                     with self.state.lock:
                         return fn(self, parse_qs(url.query), **m.groupdict())
                 except HubError as e:
-                    return self._json({"error": e.message}, e.status, {"X-Error-Code": e.code, "X-Error-Message": e.message})
+                    header = e.message.splitlines()[0] if e.message else ""
+                    header = header.encode("ascii", "backslashreplace").decode()  # headers are latin-1, one line
+                    return self._json({"error": e.message}, e.status,
+                                      {"X-Error-Code": e.code, "X-Error-Message": header})
         self.state.unrouted.append(f"{self.command} {url.path}")
         self._json({"error": f"no route for {self.command} {url.path}"}, 404, {"X-Error-Code": "EntryNotFound"})
 
@@ -202,8 +215,37 @@ class Handler(BaseHTTPRequestHandler):
         self._json({"url": url, "name": repo_id, "id": uuid.uuid4().hex})
 
     def validate_yaml(self, q):
-        self._body()
-        self._json({"errors": [], "warnings": []})
+        """The Hub's card check, as `HfApi._validate_yaml` (JSON: {"errors": [{"message"}], "warnings": [...]},
+        400 when there are errors) and `RepoCard.validate` (Accept: text/plain: "- Error: ..." lines) call it.
+        No token needed: RepoCard.validate sends none."""
+        self._user()  # a wrong token is still a 401
+        try:
+            body = json.loads(self._body() or b"{}")
+        except ValueError:
+            raise HubError(400, "BadRequest", "The request body must be JSON") from None
+        content, repo_type = body.get("content"), body.get("repoType") or "model"
+        if not isinstance(content, str):
+            raise HubError(400, "BadRequest", '"content" is required and must be a string')
+        if repo_type not in PREFIX:
+            raise HubError(400, "BadRequest", f'"repoType" must be one of [{", ".join(PREFIX)}]')
+        errors, warnings = self._check_card(content, repo_type, None, "validate-yaml")
+        status = 400 if errors else 200
+        accept = self.headers.get("Accept", "")
+        if "text/plain" in accept and "json" not in accept:
+            lines = [f"- Error: {m}" for m in errors] + [f"- Warning: {m}" for m in warnings]
+            return self._send(status, "\n".join(lines).encode(), ctype="text/plain; charset=utf-8")
+        self._json({"errors": [{"message": m} for m in errors], "warnings": [{"message": m} for m in warnings]},
+                   status)
+
+    def _check_card(self, content: str, repo_type: str, repo_id: str | None, via: str) -> tuple[list, list]:
+        if not self.state.validate_cards:
+            return [], []
+        errors, warnings = check_card(content, repo_type)
+        if self.state.card_warnings_are_errors:
+            errors, warnings = errors + warnings, []
+        self.state.card_checks.append({"via": via, "repo_type": repo_type, "repo_id": repo_id,
+                                       "errors": list(errors), "warnings": list(warnings)})
+        return errors, warnings
 
     def repo_info(self, q, rtype, repo_id, rev="main"):
         repo = self._repo(TYPES[rtype], repo_id)
@@ -296,6 +338,15 @@ class Handler(BaseHTTPRequestHandler):
                 files.pop(v["path"])
             elif key == "deletedFolder":
                 files = {p: b for p, b in files.items() if not p.startswith(v["path"].rstrip("/") + "/")}
+        readme = files.get("README.md")
+        if readme is not None and readme is not base.files.get("README.md"):  # added or changed in this commit
+            try:
+                text = readme.data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise HubError(400, "BadRequest", "README.md must be UTF-8 text") from None
+            errors, _ = self._check_card(text, repo.type, repo_id, "commit")
+            if errors:  # the Hub refuses the whole commit: nothing of it lands
+                raise HubError(400, "BadRequest", "\n".join(errors))
         oid = hashlib.sha1(f"{base.oid}{time.time_ns()}{uuid.uuid4()}".encode()).hexdigest()
         repo.commits[oid] = Commit(oid, base.oid, files, header.get("summary") or "", _now())
         host = self.headers["Host"]
@@ -382,18 +433,277 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, data, headers, ctype="application/octet-stream")
 
 
-def _front_matter(text: str):
+# ---------------------------------------------------------------------------- card metadata, as the Hub checks it
+#
+# Sources (read when this was written, 2026-08):
+# - YAML block: the regex huggingface_hub keeps "in sync with the Hub server" (repocard.REGEX_YAML_BLOCK).
+#   The Hub parses it as YAML 1.2 (its parse errors have the JavaScript `yaml` package's form, huggingface_hub
+#   issue #1950: "Invalid YAML in README.md: unknown tag ... (33:3)"): `no`/`yes`/`on` are strings, and
+#   duplicate keys and unknown tags such as !!python/tuple are errors.
+# - Messages: Joi-style, as the Hub answers them: '"license" must be one of [...]' (huggingface_hub
+#   tests/test_repocard.py::test_validate_repocard, issue #4218), '"language[0]" with value "python" is not
+#   valid. It must be an ISO 639-1, 639-2 or 639-3 code ...', '"configs" must be an array' (datasets PR #5331).
+#   Warnings: "empty or missing yaml metadata in repo card" (huggingface_hub test_commit_modelcard_empty_metadata),
+#   'The task_categories "x" is not in the official list: ...'.
+# - Lists: licenses from hub-docs docs/hub/repositories-licenses.md; task categories from huggingface.js
+#   packages/tasks/src/pipelines.ts (PIPELINE_DATA); size categories from datasets
+#   utils/resources/size_categories.json plus "other" (huggingface_hub DatasetCardData); ISO 639-1 codes from
+#   huggingface.js packages/languages/src/languages_iso_639_1.ts (639-2/639-3 codes are checked by shape only:
+#   three lowercase letters; the Hub checks them against the full ISO 639-3 list).
+# - configs: huggingface.js ApiDatasetMetadata (config_name: string; data_files: string | string[] |
+#   {split, path: string | string[]}[]; data_dir: string) and datasets' MetadataConfigs check (split names
+#   match ^\w+(\.\w+)*$).
+# - Error or warning: errors where the Hub is known to refuse (license id, language code, YAML, `configs` not a
+#   list), and for the shape of a config entry (the Hub's API type; `datasets` refuses the rest too).
+#   Warnings where it is known to accept: `license: other` without license_name / license_link (hub-docs asks
+#   for them, yet the Hub holds many such cards: hub-docs hacktoberfest_challenges/model_license_other.md), and
+#   task_categories off the list. size_categories off the list is a warning by analogy with task_categories
+#   (no source shows the Hub refusing it). dataset_info shape is a warning: the Hub stores malformed ones
+#   (datasets PR #8462 handles them), but `datasets` may fail to load such a set.
+
+HUB_LICENSES = (
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0",
+    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1",
+    "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "h-research",
+    "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl", "openmdw-1.0",
+    "openmdw-1.1", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3", "llama3.1", "llama3.2",
+    "llama3.3", "llama4", "grok2-community", "gemma", "unknown", "other",
+)
+SIZE_CATEGORIES = (
+    "unknown", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
+    "10B<n<100B", "100B<n<1T", "n>1T", "other",
+)
+TASK_CATEGORIES = (
+    "text-classification", "token-classification", "table-question-answering", "question-answering",
+    "zero-shot-classification", "translation", "summarization", "feature-extraction", "text-generation", "fill-mask",
+    "sentence-similarity", "text-to-speech", "text-to-audio", "automatic-speech-recognition", "audio-to-audio",
+    "audio-classification", "audio-text-to-text", "voice-activity-detection", "depth-estimation",
+    "image-classification", "object-detection", "image-segmentation", "text-to-image", "image-to-text",
+    "image-to-image", "image-to-video", "unconditional-image-generation", "video-classification",
+    "reinforcement-learning", "robotics", "tabular-classification", "tabular-regression", "tabular-to-text",
+    "table-to-text", "multiple-choice", "text-ranking", "text-retrieval", "time-series-forecasting", "text-to-video",
+    "image-text-to-text", "image-text-to-image", "image-text-to-video", "visual-question-answering",
+    "document-question-answering", "zero-shot-image-classification", "graph-ml", "mask-generation",
+    "zero-shot-object-detection", "text-to-3d", "image-to-3d", "image-feature-extraction", "video-text-to-text",
+    "keypoint-detection", "visual-document-retrieval", "any-to-any", "video-to-video", "other",
+)
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en eo
+es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka kg ki
+kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl nn no nr
+nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th
+ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu
+""".split())
+LANGUAGE_SPECIAL = ("code", "multilingual")
+SPLIT_NAME = re.compile(r"^\w+(\.\w+)*$")
+YAML_BLOCK = re.compile(r"^(\s*---(?:\r\n|\r|\n))([\S\s]*?)((?:\r\n|\r|\n)---[ \t]*(\r\n|\n|$))")
+NO_METADATA = "empty or missing yaml metadata in repo card"
+
+
+def _hub_yaml_loader():
+    """A PyYAML SafeLoader that reads like the Hub's YAML 1.2 parser where it matters for cards: only
+    true/false are booleans (so `language: no` is Norwegian), and a repeated key is an error."""
     import yaml
 
-    if not text.startswith("---"):
-        return None
-    end = text.find("\n---", 3)
-    if end < 0:
-        return None
+    class HubYamlLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value != "<<":
+                    if key_node.value in seen:
+                        raise yaml.constructor.ConstructorError(None, None, "Map keys must be unique",
+                                                                key_node.start_mark)
+                    seen.add(key_node.value)
+            return super().construct_mapping(node, deep=deep)
+
+    HubYamlLoader.yaml_implicit_resolvers = {
+        ch: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    HubYamlLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                        list("tTfF"))
+    return HubYamlLoader
+
+
+_LOADER = None
+
+
+def parse_card(text: str):
+    """(metadata, yaml_error) of a README: metadata is None when there is no YAML block, else what the block
+    holds (any YAML value; {} for an empty block); yaml_error is the Hub-style message when it does not parse."""
+    import yaml
+
+    global _LOADER
+    _LOADER = _LOADER or _hub_yaml_loader()
+    m = YAML_BLOCK.search(text)
+    if not m:
+        return None, None
     try:
-        return yaml.safe_load(text[3:end]) or {}
-    except yaml.YAMLError:
-        return None
+        data = yaml.load(m.group(2), Loader=_LOADER)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e).splitlines()[0]
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        first = text[: m.start(2)].count("\n") + 1  # README line of the block's first line
+        where = f" ({mark.line + first}:{mark.column + 1})" if mark is not None else ""
+        return None, f"Invalid YAML in README.md: {problem}{where}"
+    return ({} if data is None else data), None
+
+
+def _front_matter(text: str):
+    """The card's metadata as repo info's cardData gives it (None without a valid YAML mapping)."""
+    data, err = parse_card(text)
+    return data if err is None and isinstance(data, dict) else None
+
+
+def _items(meta: dict, key: str):
+    """(label, value) for a key that takes a value or a list of values: ("language", v) or ("language[i]", v)."""
+    v = meta[key]
+    return [(f"{key}[{i}]", x) for i, x in enumerate(v)] if isinstance(v, list) else [(key, v)]
+
+
+def _show(v) -> str:
+    return json.dumps(v) if isinstance(v, (str, int, float, bool)) or v is None else json.dumps(str(v))
+
+
+def check_card(text: str, repo_type: str) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a README.md for a repo of `repo_type`, in the Hub's words. An error means the
+    Hub refuses the card (validate-yaml answers 400, a commit with it is refused); a warning is reported and
+    the card accepted."""
+    meta, yaml_error = parse_card(text)
+    if yaml_error:
+        return [yaml_error], []
+    if meta is None or meta == {}:
+        return [], [NO_METADATA]
+    if not isinstance(meta, dict):
+        return ['"value" must be of type object (the YAML metadata must be a mapping of keys to values)'], []
+    errors, warnings = [], []
+
+    if "license" in meta:
+        for label, v in _items(meta, "license"):
+            if not isinstance(v, str) or v not in HUB_LICENSES:
+                allowed = ", ".join(HUB_LICENSES) + (", array" if label == "license" else "")
+                errors.append(f'"{label}" must be one of [{allowed}]')
+        licenses = meta["license"] if isinstance(meta["license"], list) else [meta["license"]]
+        if "other" in licenses:
+            # hub-docs repositories-licenses.md: with `other`, name the license in license_name and link its text
+            # (license_link: a URL, or LICENSE / LICENSE.md in the repo). The Hub still accepts the card without.
+            if not isinstance(meta.get("license_name"), str) or not meta["license_name"].strip():
+                warnings.append('"license" is "other" but "license_name" is not set: give the license a short '
+                                'lowercase id without spaces (such as my-license-1.0) in license_name')
+            elif not re.fullmatch(r"[a-z0-9][a-z0-9._+-]*", meta["license_name"]):
+                warnings.append(f'"license_name" with value {_show(meta["license_name"])} should be a short '
+                                'lowercase id without spaces (such as my-license-1.0)')
+            if not isinstance(meta.get("license_link"), str) or not meta["license_link"].strip():
+                warnings.append('"license" is "other" but "license_link" is not set: link the license text '
+                                '(a URL, or LICENSE / LICENSE.md in the repo) in license_link')
+
+    if "language" in meta:
+        for label, v in _items(meta, "language"):
+            if not (isinstance(v, str) and (v in ISO_639_1 or re.fullmatch(r"[a-z]{3}", v) or v in LANGUAGE_SPECIAL)):
+                errors.append(f'"{label}" with value {_show(v)} is not valid. It must be an ISO 639-1, 639-2 or '
+                              f'639-3 code (two/three letters), or a special value like "code", "multilingual".')
+
+    if repo_type == "dataset":
+        for key, allowed in (("task_categories", TASK_CATEGORIES), ("size_categories", SIZE_CATEGORIES)):
+            if key in meta and meta[key] is not None:
+                for label, v in _items(meta, key):
+                    if v not in allowed:
+                        warnings.append(f'The {key} {_show(v)} is not in the official list: {", ".join(allowed)}')
+        if "configs" in meta:
+            errors += _check_configs(meta["configs"])
+        if "dataset_info" in meta:
+            warnings += _check_dataset_info(meta["dataset_info"])
+    return errors, warnings
+
+
+def _check_configs(configs) -> list[str]:
+    if not isinstance(configs, list):
+        return ['"configs" must be an array']
+    errors = []
+    for i, c in enumerate(configs):
+        at = f"configs[{i}]"
+        if not isinstance(c, dict):
+            errors.append(f'"{at}" must be of type object')
+            continue
+        if "config_name" not in c:
+            errors.append(f'"{at}.config_name" is required')
+        elif not isinstance(c["config_name"], str):
+            errors.append(f'"{at}.config_name" must be a string')
+        if "data_dir" in c and not isinstance(c["data_dir"], str):
+            errors.append(f'"{at}.data_dir" must be a string')
+        files = c.get("data_files")
+        if files is None or isinstance(files, str):
+            continue
+        if not isinstance(files, list):
+            errors.append(f'"{at}.data_files" must be one of [string, array]')
+            continue
+        for j, f in enumerate(files):
+            fat = f"{at}.data_files[{j}]"
+            if isinstance(f, str):
+                continue
+            if not isinstance(f, dict):
+                errors.append(f'"{fat}" must be one of [string, object]')
+                continue
+            for k in f:
+                if k not in ("split", "path"):
+                    errors.append(f'"{fat}.{k}" is not allowed')
+            if "split" not in f:
+                errors.append(f'"{fat}.split" is required')
+            elif not isinstance(f["split"], str) or not SPLIT_NAME.match(f["split"]):
+                errors.append(f'"{fat}.split" with value {_show(f["split"])} fails to match the required pattern: '
+                              f'{SPLIT_NAME.pattern}')
+            path = f.get("path")
+            if "path" not in f:
+                errors.append(f'"{fat}.path" is required')
+            elif not (isinstance(path, str)
+                      or (isinstance(path, list) and path and all(isinstance(x, str) for x in path))):
+                errors.append(f'"{fat}.path" must be one of [string, array of strings]')
+    return errors
+
+
+def _check_dataset_info(info) -> list[str]:
+    """dataset_info as `datasets` writes and reads it. The Hub stores a malformed one (datasets PR #8462 exists
+    because such cards are on the Hub), but `datasets` may then fail to load the set: reported as warnings."""
+    infos = info if isinstance(info, list) else [info]
+    out = []
+    for i, d in enumerate(infos):
+        at = f"dataset_info[{i}]" if isinstance(info, list) else "dataset_info"
+        if not isinstance(d, dict):
+            out.append(f'"{at}" must be of type object')
+            continue
+        if isinstance(info, list) and len(info) > 1 and not isinstance(d.get("config_name"), str):
+            out.append(f'"{at}.config_name" is required when dataset_info lists several configs')
+        if "features" in d and not isinstance(d["features"], (list, dict)):
+            out.append(f'"{at}.features" must be an array')
+        for k in ("download_size", "dataset_size"):
+            if k in d and not (isinstance(d[k], int) and not isinstance(d[k], bool) and d[k] >= 0):
+                out.append(f'"{at}.{k}" must be a non-negative integer')
+        splits = d.get("splits")
+        if splits is None:
+            continue
+        if not isinstance(splits, list):
+            out.append(f'"{at}.splits" must be an array')
+            continue
+        names = []
+        for j, sp in enumerate(splits):
+            sat = f"{at}.splits[{j}]"
+            if not isinstance(sp, dict):
+                out.append(f'"{sat}" must be of type object')
+                continue
+            if not isinstance(sp.get("name"), str):
+                out.append(f'"{sat}.name" is required and must be a string')
+            else:
+                names.append(sp["name"])
+            for k in ("num_bytes", "num_examples"):
+                if k in sp and not (isinstance(sp[k], int) and not isinstance(sp[k], bool) and sp[k] >= 0):
+                    out.append(f'"{sat}.{k}" must be a non-negative integer')
+        for n in sorted({n for n in names if names.count(n) > 1}):
+            out.append(f'"{at}.splits" names the split {_show(n)} more than once')
+    return out
 
 
 _REPO = r"(?P<repo_id>[\w.-]+/[\w.-]+)"
