@@ -143,3 +143,102 @@ def test_build_against_a_live_vllm_server(vllm_server, tmp_path, monkeypatch):
     key = lambda r: (r["id"], r["sample_index"])  # noqa: E731
     assert sorted((key(r), r["rejected"][0]["content"]) for r in rows) == \
         sorted((key(r), r["rejected"][0]["content"]) for r in rows2)
+
+
+# ---------------------------------------------------------------------------- the backend on its own
+
+def backend_for(url, n=1, **openai):
+    """An OpenAIBackend straight from a recipe (no build): faster, and its outputs are inspectable."""
+    from pairforge.backends.openai_backend import OpenAIBackend
+    from pairforge.models import resolve_weak_model
+
+    wm = openai_recipe(url, "unused-out", **openai).weak_model
+    wm.sampling.n = n
+    return OpenAIBackend(wm, resolve_weak_model(wm))
+
+
+def ask(backend, texts):
+    try:
+        return backend.generate([[{"role": "user", "content": t}] for t in texts], seeds=list(range(len(texts))))
+    finally:
+        backend.pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def recorded_sleeps(monkeypatch):
+    """The backend's waits, recorded instead of slept (no test here depends on wall time)."""
+    from pairforge.backends import openai_backend
+
+    delays = []
+
+    def fake(seconds, stop):
+        delays.append(seconds)
+        return stop.is_set()
+
+    monkeypatch.setattr(openai_backend, "_sleep", fake)
+    return delays
+
+
+def _closed_port_url():
+    with socket.socket() as s:  # bound then closed: nothing listens there, connections are refused
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+# ---------------------------------------------------------------------------- pairforge.redact
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://user:pass@host/v1", "http://***@host/v1"),
+    ("https://user@host:8000/v1", "https://***@host:8000/v1"),
+    ("http://u:p@ss@host/v1?x=a@b", "http://***@host/v1?x=a@b"),  # a raw @ in the password
+    ("http://u:p%40ss@[::1]:8000", "http://***@[::1]:8000"),
+    ("user:pass@host:8000/v1", "***@host:8000/v1"),  # no scheme
+    ("//user:pass@host", "//***@host"),
+    ("http://host/v1", "http://host/v1"),
+    ("http://host/a@b", "http://host/a@b"),  # an @ in the path is not userinfo
+    ("", ""), ("not a url", "not a url"), ("http://[::1", "http://[::1"),
+])
+def test_redact_url(url, expected):
+    from pairforge.redact import redact_url
+
+    assert redact_url(url) == expected
+
+
+def test_redact_helpers_never_raise_on_garbage():
+    from pairforge.redact import redact_text, redact_url, split_userinfo
+
+    class Broken:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    for junk in (None, 42, b"http://u:p@h", Broken(), "\x00@\n", "http://:@", "://@"):
+        assert isinstance(redact_url(junk), str)
+        assert isinstance(split_userinfo(junk)[0], str)
+        assert isinstance(redact_text(junk, [None, "", 3, "x"]), str)
+    assert redact_text("abc", None) == "abc"
+
+
+@pytest.mark.parametrize("url, bare, creds", [
+    ("http://alice:s3cret@host:8000/v1", "http://host:8000/v1", ("alice", "s3cret")),
+    ("http://al%20ice:p%40ss%3Aw%2Fd@host/v1", "http://host/v1", ("al ice", "p@ss:w/d")),  # percent-decoded
+    ("https://alice@host/v1", "https://host/v1", ("alice", "")),
+    ("http://alice:@host", "http://host", ("alice", "")),
+    ("http://@host/v1", "http://host/v1", None),
+    ("http://host/v1", "http://host/v1", None),
+    ("http://host/a@b", "http://host/a@b", None),
+])
+def test_split_userinfo(url, bare, creds):
+    from pairforge.redact import split_userinfo
+
+    assert split_userinfo(url) == (bare, creds)
+
+
+def test_redact_text_masks_every_secret_and_any_url_userinfo():
+    from pairforge.redact import redact_text
+
+    text = "key sk-abc-123 failed; pw hunter2 hunter2 at http://bob:hunter2@h/v1 and ftp://x:y@z; sk-abc"
+    out = redact_text(text, ["sk-abc", "sk-abc-123", "", "hunter2", None])
+    assert "hunter2" not in out and "sk-abc" not in out and "-123" not in out  # longest secret first
+    assert out == "key *** failed; pw *** *** at http://***@h/v1 and ftp://***@z; ***"
+    assert redact_text("nothing to hide", ["absent"]) == "nothing to hide"
+    assert redact_text("mail me@example.com at http://host/x", []) == "mail me@example.com at http://host/x"
