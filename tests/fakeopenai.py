@@ -1,21 +1,39 @@
 """An OpenAI-compatible server that fails on purpose, for the retry tests (127.0.0.1, free port).
 
-`script` is a list of statuses to answer, in order, before answering normally (200): e.g.
-[429, 500, 503]. A prompt containing 'REFUSE' gets a 400 (as a server does for a prompt over
-its context). Answers echo the last user message, so results are checkable.
+`script` is a list of answers to give, in order, before answering normally (200). An entry is a
+status (e.g. [429, 500, 503]: the body is a small JSON error) or a pair (status, body) whose body
+(bytes, str, or anything JSON-serialisable) is sent as is: malformed 200s, long 400 texts. A prompt
+containing 'REFUSE' gets a 400 (as a server does for a prompt over its context). Answers echo the
+last user message, so results are checkable.
+
+`api_key` requires `Authorization: Bearer <key>`, `basic_auth=(user, password)` requires HTTP
+Basic auth; either way a request without it gets a 401. `seen_auth` records every request's
+Authorization header (or ""). A 429 carries `Retry-After: <retry_after>`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote
+
+
+def _payload(body) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
 
 
 class FakeOpenAI:
-    def __init__(self, script=None, api_key: str | None = None):
+    def __init__(self, script=None, api_key: str | None = None, basic_auth: tuple[str, str] | None = None,
+                 retry_after: str = "0"):
         self.script = list(script or [])
-        self.api_key = api_key
+        self.auth = f"Bearer {api_key}" if api_key else None
+        if basic_auth:
+            self.auth = "Basic " + base64.b64encode(":".join(basic_auth).encode()).decode()
+        self.retry_after = retry_after
         self.calls = 0
         self.seen_auth: list[str] = []
         self.lock = threading.Lock()
@@ -32,23 +50,25 @@ class FakeOpenAI:
                 with outer.lock:
                     outer.calls += 1
                     outer.seen_auth.append(self.headers.get("Authorization", ""))
-                    status = outer.script.pop(0) if outer.script else 200
-                if outer.api_key and self.headers.get("Authorization") != f"Bearer {outer.api_key}":
-                    status = 401
+                    entry = outer.script.pop(0) if outer.script else 200
+                status, raw = entry if isinstance(entry, tuple) else (entry, None)
+                if outer.auth and self.headers.get("Authorization") != outer.auth:
+                    status, raw = 401, None
                 last = body["messages"][-1]["content"]
-                if status == 200 and "REFUSE" in last:
+                if status == 200 and raw is None and "REFUSE" in last:
                     status = 400
-                if status != 200:
+                if raw is not None:
+                    payload = _payload(raw)
+                elif status != 200:
                     payload = json.dumps({"error": {"message": f"status {status}"}}).encode()
-                    self.send_response(status)
-                    if status == 429:
-                        self.send_header("Retry-After", "0")
                 else:
                     text = f"echo({body['seed']}): {last[:40]}"
                     payload = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                                        "finish_reason": "stop"}],
                                           "usage": {"prompt_tokens": len(last.split()), "completion_tokens": 7}}).encode()
-                    self.send_response(200)
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", outer.retry_after)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -58,6 +78,10 @@ class FakeOpenAI:
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url_with(self, user: str, password: str) -> str:
+        """The base URL with `user:password@` in it, percent-encoded (as a recipe would write it)."""
+        return self.url.replace("http://", f"http://{quote(user, safe='')}:{quote(password, safe='')}@", 1)
 
     def stop(self):
         self.httpd.shutdown()

