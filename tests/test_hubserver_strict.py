@@ -335,7 +335,7 @@ def test_repo_info_card_data_reads_yaml_like_the_hub(strict_hub):
 
 @pytest.fixture(scope="module")
 def built(tiny_model, tmp_path_factory):
-    from pairforge.build import run_build
+    from pairforge.pipeline.build import run_build
     from pairforge.recipe import recipe_from_dict
 
     out = tmp_path_factory.mktemp("strict") / "out"

@@ -152,7 +152,7 @@ def test_build_against_a_live_vllm_server(vllm_server, tmp_path, monkeypatch):
 def backend_for(url, n=1, **openai):
     """An OpenAIBackend straight from a recipe (no build): faster, and its outputs are inspectable."""
     from pairforge.backends.openai_backend import OpenAIBackend
-    from pairforge.models import resolve_weak_model
+    from pairforge.weights import resolve_weak_model
 
     wm = openai_recipe(url, "unused-out", **openai).weak_model
     wm.sampling.n = n
