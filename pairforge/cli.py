@@ -147,6 +147,32 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 
 
 @cli.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False))
+@click.option("--model", required=True, help="Starting model: built-in name, local folder or Hub id.")
+@click.option("--iterations", "-k", default=2, show_default=True, type=click.IntRange(1, 100))
+@click.option("--output-dir", default="out/spin", show_default=True, help="One folder per iteration goes here.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Build recipe override (repeatable).")
+@click.option("--train-config", type=click.Path(dir_okay=False), help="train-ipo YAML (see recipes/ipo.yaml).")
+@click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
+              help="train-ipo override, e.g. --train-set max_steps=50 (repeatable).")
+@click.option("--eval", "with_eval", is_flag=True, help="Write a per-iteration table and plot to the output folder.")
+def spin(recipe, model, iterations, output_dir, overrides, train_config, train_overrides, with_eval):
+    """Self-play loop: build with MODEL as the weak model, train-ipo, build again with the trained
+    model, and so on. A killed loop rerun resumes at the step it was in."""
+    from pathlib import Path
+
+    from .spin.loop import SpinPlan, run_spin
+    from .spin.report import table_markdown, write_report
+
+    plan = SpinPlan(recipe, model, iterations, Path(output_dir), list(overrides), train_config, list(train_overrides))
+    rows = run_spin(plan, on_step=lambda msg: click.echo(msg, err=True))
+    click.echo(table_markdown(rows))
+    if with_eval:
+        files = write_report(rows, Path(output_dir))
+        click.echo(f"Wrote {files['table']}, {files['json']} and {files['plot']}")
+
+
+@cli.command()
 @click.option("--defaults", is_flag=True, required=True,
               help="Print every recipe field with its default and help (a starting recipe).")
 def recipe(defaults):

@@ -1,0 +1,99 @@
+"""`pairforge spin`: the self-play loop (SPIN-style) as one command.
+
+Iteration i builds a preference set whose rejected answers come from the current model, then
+trains the current model on it with IPO; the trained model is the next iteration's weak model
+and starting point. Each iteration lives in its own folders (`iter-<i>/pairs`, `iter-<i>/model`)
+with lineage (lineage.py). A state file records each finished step, written atomically after
+the step's own outputs: a killed loop rerun resumes at the step it was in (a half-built set
+resumes from its shards; a half-trained model is trained again).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import PairforgeError
+from ..io import atomic_write_json
+
+STATE = "spin.json"
+
+
+@dataclass
+class SpinPlan:
+    recipe: str | None  # build recipe file (None: the demo recipe)
+    model: str  # the starting model (built-in name, folder or Hub id)
+    iterations: int
+    out: Path
+    build_overrides: list[str] = field(default_factory=list)
+    train_config: str | None = None
+    train_overrides: list[str] = field(default_factory=list)
+
+
+def _state(plan: SpinPlan) -> dict:
+    f = plan.out / STATE
+    if not f.is_file():
+        return {"model": plan.model, "recipe": plan.recipe, "done": []}
+    state = json.loads(f.read_text())
+    if state.get("model") != plan.model or state.get("recipe") != plan.recipe:
+        raise PairforgeError(f"{plan.out} holds a spin loop from model {state.get('model')!r} and recipe "
+                             f"{state.get('recipe')!r}; use another --output-dir")
+    return state
+
+
+def _mark(plan: SpinPlan, state: dict, step: str) -> None:
+    state["done"].append(step)
+    atomic_write_json(plan.out / STATE, state)
+
+
+def _build(plan: SpinPlan, weak_model: str, pairs: Path) -> dict:
+    from ..pipeline.build import run_build
+    from ..recipe import load_recipe
+
+    recipe = load_recipe(plan.recipe, [*plan.build_overrides, f"weak_model.model={weak_model}",
+                                       f"output.dir={pairs}"])
+    return run_build(recipe, quiet=True)
+
+
+def _train(plan: SpinPlan, model: str, pairs: Path, out: Path) -> dict:
+    from ..train.config import load_train_config
+    from ..train.ipo import run_train
+
+    cfg = load_train_config(plan.train_config, list(plan.train_overrides), dataset=str(pairs), model=model,
+                            output_dir=str(out))
+    return run_train(cfg)
+
+
+def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
+    """Run (or resume) the loop; returns one summary per iteration."""
+    plan.out.mkdir(parents=True, exist_ok=True)
+    state = _state(plan)
+    model, rows = plan.model, []
+    for i in range(1, plan.iterations + 1):
+        it = plan.out / f"iter-{i}"
+        pairs, trained = it / "pairs", it / "model"
+        if f"build:{i}" not in state["done"]:
+            _build(plan, model, pairs)
+            _mark(plan, state, f"build:{i}")
+        if on_step:
+            on_step(f"iteration {i}: built {pairs}")
+        if f"train:{i}" not in state["done"]:
+            _train(plan, model, pairs, trained)
+            _mark(plan, state, f"train:{i}")
+        if on_step:
+            on_step(f"iteration {i}: trained {trained}")
+        rows.append(iteration_row(i, pairs, trained))
+        model = str(trained)
+    return rows
+
+
+def iteration_row(i: int, pairs: Path, trained: Path) -> dict:
+    """One iteration's figures, read from the files its steps wrote."""
+    stats = json.loads((pairs / "stats.json").read_text())
+    summary = json.loads((trained / "train_summary.json").read_text())
+    before, after = summary.get("preference_before") or {}, summary.get("preference_after") or {}
+    return {"iteration": i, "pairs": stats["rows_written"], "steps": summary["steps"],
+            "train_loss": summary["train_loss"], "lineage": summary["lineage"],
+            "reward_accuracy": after.get("reward_accuracy"), "reward_margin": after.get("reward_margin_mean"),
+            "logp_accuracy_before": before.get("logp_accuracy"), "logp_accuracy_after": after.get("logp_accuracy")}

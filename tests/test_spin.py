@@ -1,0 +1,82 @@
+"""`pairforge spin`: the self-play loop on the tiny model; killed between iterations and rerun,
+it ends with the same lineage as an uninterrupted loop."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import REPO, tiny_recipe, write_recipe
+
+DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
+TRAIN = ["--train-set", "max_steps=2", "--train-set", "max_length=128", "--train-set", "learning_rate=0.001",
+         "--train-set", "per_device_train_batch_size=4"]
+
+
+def spin_cmd(tiny_model, recipe, out, iterations=2, extra=()):
+    return [sys.executable, "-m", "pairforge.cli", "spin", str(recipe), "--model", tiny_model, "-k", str(iterations),
+            "--output-dir", str(out), *TRAIN, *extra]
+
+
+def recipe_file(tiny_model, tmp_path):
+    r = tiny_recipe(tiny_model, {"path": DEMO, "limit": 12}, tmp_path / "unused", split={"test_size": 0.25})
+    return write_recipe(tmp_path / "spin.yaml", r)
+
+
+def lineages(out, tiny_model):
+    """Each iteration's model lineage, with the run's own folder replaced by OUT."""
+    rows = []
+    for i in (1, 2):
+        lin = json.loads((out / f"iter-{i}" / "model" / "pairforge_lineage.json").read_text())
+        stats = json.loads((out / f"iter-{i}" / "pairs" / "stats.json").read_text())
+        text = json.dumps([lin, stats.get("lineage")]).replace(str(out), "OUT").replace(tiny_model, "START")
+        rows.append(json.loads(text))
+    return rows
+
+
+def test_spin_killed_between_iterations_resumes_with_the_same_lineage(tiny_model, tmp_path):
+    recipe = recipe_file(tiny_model, tmp_path)
+    ref = tmp_path / "ref"
+    res = subprocess.run(spin_cmd(tiny_model, recipe, ref, extra=["--eval"]), capture_output=True, text=True,
+                         cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    expected = lineages(ref, tiny_model)
+    assert [x[0]["iteration"] for x in expected] == [1, 2]
+    assert expected[0][1] is None  # iteration 1's weak model is the start model: no parent
+    assert expected[1][1]["iteration"] == 1 and expected[1][1]["weak_model_dir"] == "OUT/iter-1/model"
+    assert expected[1][0]["dataset"] == "OUT/iter-2/pairs" and expected[1][0]["base_model"] == "OUT/iter-1/model"
+    assert (ref / "spin_eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (ref / "spin_eval.md").read_text()
+    assert table.count("\n") == 4 and "| 2 |" in table
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(spin_cmd(tiny_model, recipe, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    state = out / "spin.json"
+    deadline = time.time() + 600
+    while proc.poll() is None and time.time() < deadline:
+        if state.is_file() and "train:1" in json.loads(state.read_text())["done"]:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the loop ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "iter-2" / "model" / "train_summary.json").exists()
+    res = subprocess.run(spin_cmd(tiny_model, recipe, out), capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "iteration 1: trained" in res.stderr
+    assert lineages(out, tiny_model) == expected
+    assert json.loads(state.read_text())["done"] == ["build:1", "train:1", "build:2", "train:2"]
+
+
+def test_spin_refuses_another_loop_in_the_same_folder(tiny_model, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "spin.json").write_text(json.dumps({"model": "other", "recipe": None, "done": []}))
+    res = subprocess.run(spin_cmd(tiny_model, recipe_file(tiny_model, tmp_path), out), capture_output=True,
+                         text=True, cwd=REPO)
+    assert res.returncode == 1 and res.stderr.strip().startswith("Error:") and "another --output-dir" in res.stderr
+    assert "Traceback" not in res.stderr
