@@ -312,9 +312,14 @@ def test_rejected_lowest_keeps_one_sample_per_prompt_the_lowest(tiny_model, tiny
     fake = FakeScorer(score)
     monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
     out = tmp_path / "out"
-    build(tiny_model, out, weak_model=weak(tiny_model, n=3),
+    build(tiny_model, out, weak_model=weak(tiny_model, n=3), filters={"lengths": {"rejected": {"min_chars": 25}}},
           judge={"kind": "reward_model", "model": tiny_rm, "rejected": "lowest"})
     rows = out_rows(out)
+    # only rows the post-generation filters kept were scored
+    post = pq.read_table(out / "excluded" / "filter_post.parquet")
+    assert post.num_rows > 0 and all(len(r["rejected"]) >= 25 for r in fake.rows)
+    funnel = {f["stage"]: f["rows"] for f in json.loads((out / "stats.json").read_text())["funnel"]}
+    assert len(fake.rows) == funnel["filter_post"] == funnel["judge"]
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
     lowest = {}
