@@ -7,18 +7,14 @@ field path. `fingerprint` hashes every field that changes the output.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
-
-import yaml
+from typing import Literal, Optional
 
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
+from .fingerprint import dump_resolved, fingerprint  # noqa: F401  (the recipe's API)
 
 
 @dataclass
@@ -140,6 +136,7 @@ class Filters:
     lengths: Lengths = _f(Lengths)
     refusals: Refusals = _f(Refusals)
     repetition: Repetition = _f(Repetition)
+    min_margin: Optional[float] = _f(None, help="needs judge: drop pairs whose score_margin is below this (0: inverted ones)")
 
 
 @dataclass
@@ -174,6 +171,21 @@ class DecontaminateConfig:
 
 
 @dataclass
+class Judge:
+    kind: Literal["none", "reward_model", "llm"] = _f("none", help="score every pair: a reward model, or an LLM judge asked in both orders")
+    model: Optional[str] = _f(None, help="reward_model: local folder or Hub id (AutoModelForSequenceClassification, one label)")
+    revision: Optional[str] = _f(None)
+    chat_template: Optional[str] = _f(None, help="reward_model: Jinja chat template, for a tokenizer that has none")
+    device: str = _f("auto", fp=False, help="reward_model: auto, cpu, cuda, cuda:N")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", help="reward_model: auto is float32 on CPU, bfloat16 on GPU")
+    batch_size: int = _f(8, _gt(0), fp=False, help="reward_model: conversations per forward pass")
+    max_length: int = _f(4096, _gt(0), help="reward_model: tokens per conversation; longer ones lose their start (judge_truncated)")
+    rejected: Literal["all", "lowest", "random"] = _f("all", help="with n > 1: every sample, the lowest-scored or a seeded random one per prompt")
+    seed: int = _f(0, _ge(0), help="rejected: random")
+    llm: WeakModel = _f(WeakModel, help="llm: the judge model and its backend (sampling.temperature 0: greedy verdicts)")
+
+
+@dataclass
 class Split:
     test_size: float = _f(0.05, ("range", 0, 0.9))
     seed: int = _f(0, _ge(0))
@@ -198,6 +210,7 @@ class Recipe:
     filters: Filters = _f(Filters)
     dedupe: Dedupe = _f(Dedupe)
     decontaminate: DecontaminateConfig = _f(DecontaminateConfig)
+    judge: Judge = _f(Judge)
     split: Split = _f(Split)
     output: Output = _f(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
@@ -240,6 +253,19 @@ def _validate_cross(r: Recipe) -> None:
             raise RecipeError(f"decontaminate.sets[{i}]: give exactly one of path or hub")
         sets.append(ev)
     r.decontaminate.sets = sets
+    _validate_judge(r)
+
+
+def _validate_judge(r: Recipe) -> None:
+    j = r.judge
+    if j.kind == "none" and (r.filters.min_margin is not None or j.rejected != "all"):
+        raise RecipeError("filters.min_margin and judge.rejected need scores: set judge.kind to reward_model or llm")
+    if j.kind == "reward_model" and not j.model:
+        raise RecipeError("judge.model: required with judge.kind 'reward_model' (a local folder or Hub id)")
+    if j.kind == "llm" and j.llm.sampling.n != 1:
+        raise RecipeError(f"judge.llm.sampling.n: the judge answers once per order, must be 1, got {j.llm.sampling.n}")
+    if j.kind == "llm" and j.llm.backend == "openai" and not j.llm.openai.base_url:
+        raise RecipeError("judge.llm.openai.base_url: required with backend 'openai'")
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
@@ -258,33 +284,3 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: s
 
 def demo_recipe_path() -> Path:
     return Path(__file__).parent / "demo" / "recipe.yaml"
-
-
-def _fp_view(obj) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _fp_view(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("fp", True) and not f.metadata.get("internal")
-        }
-    if isinstance(obj, list):
-        return [_fp_view(x) for x in obj]
-    return obj
-
-
-def fingerprint(recipe: Recipe, source_digest: str, model_digest: str) -> str:
-    """Hash of every field that changes the output, plus the content of the data and the model.
-
-    The source path and the model name are replaced by digests of what they point at, so the
-    same data reached through another path gives the same fingerprint, and edited data does not.
-    """
-    view = _fp_view(recipe)
-    view["source"].pop("path", None)
-    view["source_digest"] = source_digest
-    view["weak_model"]["model"] = model_digest
-    blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def dump_resolved(recipe: Recipe) -> str:
-    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)

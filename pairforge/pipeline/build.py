@@ -74,10 +74,28 @@ def pre_generation_stages(recipe: Recipe) -> list:
     return stages
 
 
-def post_generation_stages(recipe: Recipe) -> list:
+def post_generation_stages(recipe: Recipe, work_dir: Path | None = None) -> list:
     from .filters import PostFilter
 
-    return [PostFilter(recipe.filters)]
+    stages = [PostFilter(recipe.filters)]
+    if recipe.judge.kind != "none":  # after the filters: no scoring of rows they drop
+        from .judge import judge_stages
+
+        stages += judge_stages(recipe, work_dir)
+    return stages
+
+
+def run_post(table, post: list, stats, excluded, scores):
+    """The post-generation stages; with a judge, its scores are collected right after it (every
+    scored pair) and at the end (the pairs written)."""
+    at = next((k + 1 for k, s in enumerate(post) if s.name == "judge"), 0)
+    table = run_stages(table, post[:at], stats, excluded)
+    if at:
+        scores.add("scored", table)
+    table = run_stages(table, post[at:], stats, excluded)
+    if at:
+        scores.add("written", table)
+    return table
 
 
 def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
@@ -114,8 +132,11 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
 
 def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     """Every shard once through the post-generation stages, then the split and the Parquet files."""
-    stats, post = plan.stats, post_generation_stages(plan.recipe)
+    from .score_stats import ScoreStats
+
+    stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
     stats.register(["generate", *(s.name for s in post)])
+    scores = ScoreStats()
     ids: set[str] = set()
     lengths = {"prompt_tokens": [], "chosen_tokens": [], "rejected_tokens": []}
     finish_reasons: dict[str, int] = {}
@@ -123,7 +144,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
         kept, dropped = store.read(i)
         excluded.add("generate", dropped, stats)
         stats.kept("generate", kept.num_rows)
-        t = run_stages(kept, post, stats, excluded)
+        t = run_post(kept, post, stats, excluded, scores)
         store.write_finished(i, t)
         ids.update(t["id"].to_pylist())
         for k in lengths:
@@ -138,6 +159,8 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
             f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {plan.out / 'excluded'}"
         )
     stats.kept("written", sum(splits.values()))
+    for judge in (s for s in post if s.name == "judge"):
+        stats.extra["judge"] = {**judge.describe(), **scores.summary()}
     return {
         "rows_written": sum(splits.values()),
         "splits": splits,

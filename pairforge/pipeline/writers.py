@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 SPLIT_FILE = "data/{split}-00000-of-00001.parquet"
+SCORE_COLUMNS = ("chosen_score", "rejected_score", "score_margin", "judge_truncated")
 
 
 def test_ids(ids: set[str], test_size: float, seed: int) -> set[str]:
@@ -53,6 +54,9 @@ def to_output_table(table, fmt: str):
         }
     for name in ("rejected_model", "rejected_finish_reason", "prompt_tokens", "chosen_tokens", "rejected_tokens"):
         cols[name] = table[name]
+    for name in SCORE_COLUMNS:  # present when the build had a judge
+        if name in table.column_names:
+            cols[name] = table[name]
     return pa.table({**data, **cols})
 
 

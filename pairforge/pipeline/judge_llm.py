@@ -1,0 +1,111 @@
+"""An LLM as the judge, through the generation backends (transformers, vLLM, OpenAI-compatible).
+
+Each pair is judged twice, chosen as answer A and then as answer B, so a judge that always
+prefers one position scores the pair a tie. The verdict must be the last non-empty line of the
+reply, exactly `Verdict: A`, `Verdict: B` or `Verdict: tie` (case-insensitive, a final period
+allowed); a reply cut at max_tokens counts as no verdict. Scores are win rates: each order gives
+the chosen answer 1 (win), 0.5 (tie) or 0 (loss); chosen_score is their mean and rejected_score
+is 1 - chosen_score, so score_margin lies in [-1, 1] and is negative for an inverted pair.
+
+A pair without two verdicts is dropped, never scored by guess: `judge_unparseable` (no verdict
+line), `judge_error` (the server refused the request) or `judge_prompt_too_long` (the judge
+prompt does not fit the judge model's context).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..recipe import Judge as JudgeConfig
+from .generate import prompt_limit, row_seed
+from .writers import render_plain
+
+PROMPT = """You are comparing two answers to the same request. Judge which answer is more helpful, \
+correct and complete for the request. Ignore the order in which the answers are shown and their length.
+
+[Request]
+{question}
+
+[Answer A]
+{answer_a}
+
+[Answer B]
+{answer_b}
+
+Explain your reasoning briefly, then end your reply with exactly one line: "Verdict: A", \
+"Verdict: B" or "Verdict: tie"."""
+
+VERDICT = re.compile(r"verdict:\s*(a|b|tie)\.?", re.IGNORECASE)
+OUTCOME = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+def judge_messages(prompt: list[dict], answer_a: str, answer_b: str) -> list[dict]:
+    text = PROMPT.format(question=render_plain(prompt), answer_a=answer_a, answer_b=answer_b)
+    return [{"role": "user", "content": text}]
+
+
+def parse_verdict(text: str | None) -> str | None:
+    """'A', 'B' or 'tie' from the reply's last non-empty line, or None when it is not a verdict."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    m = VERDICT.fullmatch(lines[-1]) if lines else None
+    if not m:
+        return None
+    v = m.group(1).lower()
+    return "tie" if v == "tie" else v.upper()
+
+
+def chosen_outcome(verdict: str, chosen_as: str) -> float:
+    """The chosen answer's result in one order (it was shown as `chosen_as`, 'A' or 'B')."""
+    if verdict == "tie":
+        return OUTCOME["tie"]
+    return OUTCOME["win"] if verdict == chosen_as else OUTCOME["loss"]
+
+
+def combine(reply_chosen_a, reply_chosen_b) -> tuple:
+    """(chosen_score, rejected_score, truncated, reason) from the replies of both orders."""
+    outcomes = []
+    for reply, chosen_as in ((reply_chosen_a, "A"), (reply_chosen_b, "B")):
+        if isinstance(reply, str):  # a reason the request was not sent
+            return None, None, False, reply
+        if reply.error:
+            return None, None, False, "judge_error"
+        verdict = parse_verdict(reply.text) if reply.finish_reason != "length" else None
+        if verdict is None:
+            return None, None, False, "judge_unparseable"
+        outcomes.append(chosen_outcome(verdict, chosen_as))
+    chosen = sum(outcomes) / 2
+    return chosen, 1.0 - chosen, False, None
+
+
+class LLMJudgeScorer:
+    def __init__(self, cfg: JudgeConfig, backend=None):
+        from ..backends import make_backend, resolve_backend
+
+        self.cfg = cfg.llm
+        if backend is None:
+            self.cfg.backend, _ = resolve_backend(self.cfg.backend)
+            backend = make_backend(self.cfg)
+        self.backend = backend
+
+    def score(self, rows: list[dict]) -> list[tuple]:
+        prompts, seeds = [], []
+        for r in rows:
+            for order, (a, b) in enumerate(((r["chosen"], r["rejected"]), (r["rejected"], r["chosen"]))):
+                prompts.append(judge_messages(r["prompt"], a, b))
+                seeds.append(row_seed(self.cfg.sampling.seed, f"{r['id']}:{r['sample_index']}:{order}"))
+        replies: list = [None] * len(prompts)
+        limit = prompt_limit(self.cfg, self.backend)
+        counts = self.backend.prompt_token_counts(prompts)
+        send = []
+        for i, n in enumerate(counts):
+            if limit is not None and n is not None and n > limit:
+                replies[i] = "judge_prompt_too_long"
+            else:
+                send.append(i)
+        bs = self.cfg.batch_size
+        for b in range(0, len(send), bs):
+            idx = send[b : b + bs]
+            outs = self.backend.generate([prompts[i] for i in idx], seeds=[seeds[i] for i in idx])
+            for i, out in zip(idx, outs):
+                replies[i] = out[0]
+        return [combine(replies[2 * k], replies[2 * k + 1]) for k in range(len(rows))]

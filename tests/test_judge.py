@@ -1,0 +1,352 @@
+"""Pair scoring: a reward model or an LLM judge scores chosen and rejected; inverted pairs are
+dropped by filters.min_margin; with n > 1 one rejected sample per prompt is selected; scoring
+resumes from _work/judged/."""
+
+import json
+import math
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, tiny_recipe
+from pairforge.backends.base import Completion
+from pairforge.errors import PairforgeError, RecipeError
+from pairforge.pipeline import judge as judge_mod
+from pairforge.pipeline.build import run_build
+from pairforge.pipeline.judge_llm import LLMJudgeScorer, combine, parse_verdict
+from pairforge.pipeline.select import MinMargin, SelectRejected
+from pairforge.recipe import recipe_from_dict
+
+DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
+
+
+def _save_rm(folder, tiny_model, num_labels=1, template=True):
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    if not template:
+        tok.chat_template = None
+    torch.manual_seed(1)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=512,
+                      pad_token_id=tok.pad_token_id, num_labels=num_labels)
+    LlamaForSequenceClassification(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_rm(tiny_model, tmp_path_factory):
+    """A random Llama reward model (one label) with the tiny model's tokenizer and ChatML template."""
+    return _save_rm(tmp_path_factory.mktemp("tiny-rm"), tiny_model)
+
+
+def build(tiny_model, out, source=None, **sections):
+    r = tiny_recipe(tiny_model, source or {"path": DEMO}, out, **sections)
+    return run_build(recipe_from_dict(r), quiet=True)
+
+
+def weak(tiny_model, n=1, max_tokens=12):
+    return {"model": tiny_model, "device": "cpu", "batch_size": 8,
+            "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": max_tokens, "n": n, "seed": 0}}
+
+
+def out_rows(out):
+    dd = datasets.load_dataset(str(out))
+    return [r for split in dd for r in dd[split]]
+
+
+def text(v):
+    return v[0]["content"] if isinstance(v, list) else v
+
+
+class FakeScorer:
+    """Known scores: chosen 1.0; rejected from `rejected(row)`; counts calls and rows."""
+
+    def __init__(self, rejected):
+        self.rejected, self.calls, self.rows = rejected, 0, []
+
+    def score(self, rows):
+        self.calls += 1
+        self.rows += rows
+        return [(1.0, self.rejected(r), False, None) for r in rows]
+
+
+# ------------------------------------------------------------------ reward model
+
+
+def test_reward_model_build_scores_every_pair_with_the_reward_model(tiny_model, tiny_rm, tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "out"
+    summary = build(tiny_model, out, judge={"kind": "reward_model", "model": tiny_rm, "device": "cpu", "batch_size": 4})
+    rows = out_rows(out)
+    assert rows and len(rows) == summary["rows_written"]
+    for r in rows:
+        assert math.isclose(r["score_margin"], r["chosen_score"] - r["rejected_score"], abs_tol=1e-9)
+        assert r["judge_truncated"] is False
+    # the stored scores are the reward model's own, for the right answer (chosen vs rejected not swapped)
+    tok, rm = AutoTokenizer.from_pretrained(tiny_rm), AutoModelForSequenceClassification.from_pretrained(tiny_rm)
+    for r in rows[:3]:
+        for col, answer in (("chosen_score", r["chosen"]), ("rejected_score", r["rejected"])):
+            ids = tok(tok.apply_chat_template(r["prompt"] + answer, tokenize=False), add_special_tokens=False,
+                      return_tensors="pt")["input_ids"]
+            with torch.inference_mode():
+                expected = float(rm(input_ids=ids).logits[0, 0])
+            assert math.isclose(r[col], expected, rel_tol=1e-4, abs_tol=1e-5)
+    assert len({r["chosen_score"] for r in rows}) > 1  # not one constant
+    stats = json.loads((out / "stats.json").read_text())
+    j = stats["judge"]
+    assert j["kind"] == "reward_model" and j["scored"]["count"] == len(rows) == j["written"]["count"]
+    margins = sorted(r["score_margin"] for r in rows)
+    assert j["scored"]["inverted"] == sum(m < 0 for m in margins)
+    assert "judge" in stats["seconds"]
+    assert [f["stage"] for f in stats["funnel"]].index("judge") > [f["stage"] for f in stats["funnel"]].index("filter_post")
+    card = (out / "README.md").read_text()
+    assert "### Pair scores" in card and f"| scored | {len(rows)} |" in card
+    assert str(j["scored"]["margin"]["p50"]) in card
+
+
+def test_reward_model_batched_equals_one_at_a_time_and_truncation_is_recorded(tiny_rm):
+    from pairforge.pipeline.judge_rm import RewardModelScorer
+
+    cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "reward_model", "model": tiny_rm,
+                                                                 "device": "cpu", "batch_size": 8}}).judge
+    rows = [{"prompt": [{"role": "user", "content": "q" * (i + 1)}], "chosen": "word " * (3 * i + 1),
+             "rejected": "no"} for i in range(6)]
+    batched = RewardModelScorer(cfg).score(rows)
+    cfg.batch_size = 1
+    single = RewardModelScorer(cfg).score(rows)
+    for a, b in zip(batched, single):
+        assert math.isclose(a[0], b[0], abs_tol=1e-4) and math.isclose(a[1], b[1], abs_tol=1e-4)
+    cfg.max_length = 12
+    scorer = RewardModelScorer(cfg)
+    cut = scorer.score(rows)
+    n_tokens = [len(scorer.encode(r["prompt"], r["chosen"])[0]) for r in rows]
+    assert max(n_tokens) == 12 and all(c[2] for c in cut[-2:])
+    long_ids, truncated = scorer.encode(rows[-1]["prompt"], rows[-1]["chosen"])
+    full = scorer.tokenizer(scorer.tokenizer.apply_chat_template(
+        rows[-1]["prompt"] + [{"role": "assistant", "content": rows[-1]["chosen"]}], tokenize=False),
+        add_special_tokens=False)["input_ids"]
+    assert truncated and long_ids == full[-12:]  # the end is kept: the reward is read at the last token
+
+
+def test_reward_model_that_is_not_one_fails_with_one_line(tiny_model, tmp_path):
+    from pairforge.pipeline.judge_rm import RewardModelScorer
+
+    def cfg(model, **kw):
+        return recipe_from_dict({"source": {"path": DEMO},
+                                 "judge": {"kind": "reward_model", "model": model, "device": "cpu", **kw}}).judge
+
+    two = _save_rm(tmp_path / "two", tiny_model, num_labels=2)
+    with pytest.raises(PairforgeError, match="2 labels"):
+        RewardModelScorer(cfg(two))
+    with pytest.raises(PairforgeError, match="not a reward model"):
+        RewardModelScorer(cfg(tiny_model))  # a causal LM: its score head would be random
+    bare = _save_rm(tmp_path / "bare", tiny_model, template=False)
+    with pytest.raises(PairforgeError, match="judge.chat_template"):
+        RewardModelScorer(cfg(bare))
+    from conftest import CHATML
+
+    scorer = RewardModelScorer(cfg(bare, chat_template=CHATML))
+    assert len(scorer.score([{"prompt": [{"role": "user", "content": "hi"}], "chosen": "a", "rejected": "b"}])) == 1
+    with pytest.raises(PairforgeError, match="judge.model"):
+        RewardModelScorer(cfg(str(tmp_path / "missing")))
+
+
+def test_recipe_checks_for_the_judge():
+    base = {"source": {"path": DEMO}}
+    with pytest.raises(RecipeError, match="min_margin"):
+        recipe_from_dict({**base, "filters": {"min_margin": 0.0}})
+    with pytest.raises(RecipeError, match="judge.rejected"):
+        recipe_from_dict({**base, "judge": {"rejected": "lowest"}})
+    with pytest.raises(RecipeError, match="judge.model"):
+        recipe_from_dict({**base, "judge": {"kind": "reward_model"}})
+    with pytest.raises(RecipeError, match="judge.llm.sampling.n"):
+        recipe_from_dict({**base, "judge": {"kind": "llm", "llm": {"sampling": {"n": 2}}}})
+    with pytest.raises(RecipeError, match="judge.kind"):
+        recipe_from_dict({**base, "judge": {"kind": "off"}})
+    with pytest.raises(RecipeError, match="judge.colour: unknown key"):
+        recipe_from_dict({**base, "judge": {"colour": 1}})
+    r = recipe_from_dict({**base, "judge": {"kind": "llm"}, "filters": {"min_margin": 0}})
+    assert r.filters.min_margin == 0.0 and r.judge.rejected == "all"
+
+
+# ------------------------------------------------------------------ LLM judge
+
+
+def reply(text, finish="stop", error=None):
+    return Completion(text=text, finish_reason=finish, tokens=3, error=error)
+
+
+def test_verdict_parser_is_strict():
+    assert parse_verdict("Both are fine.\nVerdict: A") == "A"
+    assert parse_verdict("verdict: b.\n\n  ") == "B"
+    assert parse_verdict("Verdict: TIE") == "tie"
+    for bad in ("", None, "Verdict: A\nmore text", "The verdict: A", "Verdict: A or B", "Verdict: C",
+                "A", "**Verdict: A**"):
+        assert parse_verdict(bad) is None, bad
+
+
+def test_both_orders_cancel_position_bias():
+    a, b, tie = reply("x\nVerdict: A"), reply("Verdict: B"), reply("Verdict: tie")
+    assert combine(a, b) == (1.0, 0.0, False, None)  # chosen wins as A and as B
+    assert combine(b, a) == (0.0, 1.0, False, None)  # the judge prefers the rejected answer: inverted
+    assert combine(a, a)[:2] == (0.5, 0.5)  # always "A": position bias only, a tie
+    assert combine(tie, b)[:2] == (0.75, 0.25)
+    assert combine(a, reply("Verdict: maybe"))[3] == "judge_unparseable"
+    assert combine(reply("Verdict: A", finish="length"), b)[3] == "judge_unparseable"  # cut: no verdict
+    assert combine(a, reply(None, error="400 too long"))[3] == "judge_error"
+    assert combine("judge_prompt_too_long", b)[3] == "judge_prompt_too_long"
+
+
+class ScriptedBackend:
+    """A backend whose judge prefers the answer containing GOOD; records every prompt."""
+
+    name, model_name, context_length = "fake", "fake-judge", None
+
+    def __init__(self):
+        self.prompts = []
+
+    def prompt_token_counts(self, prompts):
+        return [None] * len(prompts)
+
+    def generate(self, prompts, seeds):
+        self.prompts += prompts
+        outs = []
+        for p in prompts:
+            body = p[0]["content"]
+            a, b = body.split("[Answer A]")[1].split("[Answer B]")
+            verdict = "A" if "GOOD" in a else "B" if "GOOD" in b else "tie"
+            if "GARBLED" in body:
+                verdict = "perhaps"
+            outs.append([reply(f"Reasoning.\nVerdict: {verdict}")])
+        return outs
+
+
+def test_llm_judge_asks_both_orders_and_scores_win_rates():
+    cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {"batch_size": 3}}}).judge
+    backend = ScriptedBackend()
+    scorer = LLMJudgeScorer(cfg, backend=backend)
+    rows = [{"id": "1", "sample_index": 0, "prompt": [{"role": "user", "content": "Q1"}], "chosen": "GOOD one", "rejected": "meh"},
+            {"id": "2", "sample_index": 0, "prompt": [{"role": "user", "content": "Q2"}], "chosen": "meh", "rejected": "GOOD"},
+            {"id": "3", "sample_index": 0, "prompt": [{"role": "user", "content": "Q3"}], "chosen": "x", "rejected": "y"},
+            {"id": "4", "sample_index": 0, "prompt": [{"role": "user", "content": "GARBLED"}], "chosen": "GOOD", "rejected": "z"}]
+    scores = scorer.score(rows)
+    assert scores[0][:2] == (1.0, 0.0) and scores[1][:2] == (0.0, 1.0) and scores[2][:2] == (0.5, 0.5)
+    assert scores[3][3] == "judge_unparseable" and scores[3][0] is None
+    assert len(backend.prompts) == 8
+    first, second = backend.prompts[0][0]["content"], backend.prompts[1][0]["content"]
+    assert first.index("GOOD one") < first.index("meh") and second.index("meh") < second.index("GOOD one")
+    # through the stage: the unparseable row is dropped with its reason, the inverted one kept with margin -1
+    table = pa.Table.from_pylist(rows)
+    kept, dropped = judge_mod.Judge(cfg, None, scorer=scorer)(table)
+    assert dropped["reason"].to_pylist() == ["judge_unparseable"] and dropped["id"].to_pylist() == ["4"]
+    assert kept["score_margin"].to_pylist() == [1.0, -1.0, 0.0]
+
+
+def test_llm_judge_with_the_transformers_backend_end_to_end(tiny_model, tmp_path):
+    """The tiny random model's verdicts are garbage: every pair is dropped with a recorded reason."""
+    out = tmp_path / "out"
+    judge = {"kind": "llm", "llm": {**weak(tiny_model, max_tokens=6), "sampling": {"temperature": 0, "max_tokens": 6}}}
+    with pytest.raises(PairforgeError, match="judge_unparseable"):
+        build(tiny_model, out, source={"path": DEMO, "limit": 10}, judge=judge)
+    files = sorted((out / "_work" / "judged").glob("*.parquet"))
+    dropped = pa.concat_tables(pq.read_table(f) for f in files if f.name.endswith(".dropped.parquet"))
+    kept = pa.concat_tables(pq.read_table(f) for f in files if not f.name.endswith(".dropped.parquet"))
+    assert dropped.num_rows > 0 and kept.num_rows == 0
+    assert set(dropped["reason"].to_pylist()) <= {"judge_unparseable", "judge_prompt_too_long"}
+    assert "judge_unparseable" in dropped["reason"].to_pylist()
+
+
+# ------------------------------------------------------------------ margin, selection, resume
+
+
+def test_planted_inverted_pairs_are_dropped_by_min_margin(tiny_model, tiny_rm, tmp_path, monkeypatch):
+    planted = {0, 5, 9}
+    fake = FakeScorer(lambda r: 2.0 if r["source_index"] in planted else 0.0)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    out = tmp_path / "out"
+    build(tiny_model, out, judge={"kind": "reward_model", "model": tiny_rm}, filters={"min_margin": 0.0})
+    rows = out_rows(out)
+    scored = {r["source_index"] for r in fake.rows}
+    assert planted <= scored
+    assert not {r["source_index"] for r in rows} & planted
+    assert {r["source_index"] for r in rows} == scored - planted
+    assert all(r["score_margin"] == 1.0 for r in rows)
+    ex = pq.read_table(out / "excluded" / "filter_margin.parquet").to_pylist()
+    assert {json.loads(e["detail"])["score_margin"] for e in ex} == {-1.0}
+    assert {e["reason"] for e in ex} == {"score_margin_below_min"} and len(ex) == len(planted)
+    j = json.loads((out / "stats.json").read_text())["judge"]
+    assert j["scored"]["inverted"] == 3 and j["written"]["inverted"] == 0
+    assert j["scored"]["inverted_share"] == round(3 / len(fake.rows), 4)
+    assert "3 (" in (out / "README.md").read_text()
+
+
+def test_min_margin_and_selection_stages_directly():
+    t = pa.table({"id": ["a", "a", "a", "b", "b", "c"], "sample_index": [0, 1, 2, 0, 1, 0],
+                  "rejected_score": [0.3, -0.5, -0.5, 0.1, 0.2, 9.0], "score_margin": [0.0, -1.0, None, 1e-9, 2.0, 0.5]})
+    kept, dropped = MinMargin(0.0)(t)
+    assert kept["score_margin"].to_pylist() == [0.0, 1e-9, 2.0, 0.5]  # a tie passes min_margin 0
+    assert dropped["reason"].to_pylist() == ["score_margin_below_min"] * 2  # inverted, and no score
+    assert MinMargin(1e-6)(t)[0].num_rows == 2  # a small positive margin drops ties too
+    kept, dropped = SelectRejected("lowest", 0)(t)
+    assert sorted(zip(kept["id"].to_pylist(), kept["sample_index"].to_pylist())) == [("a", 1), ("b", 0), ("c", 0)]
+    assert set(dropped["reason"].to_pylist()) == {"not_selected"} and dropped.num_rows == 3
+    picks = {s: SelectRejected("random", s)(t)[0] for s in range(8)}
+    assert all(p["id"].to_pylist().count("a") == 1 and p.num_rows == 3 for p in picks.values())
+    assert len({tuple(p["sample_index"].to_pylist()) for p in picks.values()}) > 1  # the seed matters
+    assert SelectRejected("random", 3)(t)[0].equals(SelectRejected("random", 3)(t)[0])
+
+
+def test_rejected_lowest_keeps_one_sample_per_prompt_the_lowest(tiny_model, tiny_rm, tmp_path, monkeypatch):
+    import hashlib
+
+    def score(r):
+        return int(hashlib.sha256(f"{r['id']}:{r['sample_index']}".encode()).hexdigest()[:6], 16) / 2**24
+
+    fake = FakeScorer(score)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    out = tmp_path / "out"
+    build(tiny_model, out, weak_model=weak(tiny_model, n=3), filters={"lengths": {"rejected": {"min_chars": 25}}},
+          judge={"kind": "reward_model", "model": tiny_rm, "rejected": "lowest"})
+    rows = out_rows(out)
+    # only rows the post-generation filters kept were scored
+    post = pq.read_table(out / "excluded" / "filter_post.parquet")
+    assert post.num_rows > 0 and all(len(r["rejected"]) >= 25 for r in fake.rows)
+    funnel = {f["stage"]: f["rows"] for f in json.loads((out / "stats.json").read_text())["funnel"]}
+    assert len(fake.rows) == funnel["filter_post"] == funnel["judge"]
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    lowest = {}
+    for r in fake.rows:
+        lowest[r["id"]] = min(lowest.get(r["id"], 9), score(r))
+    assert set(ids) == set(lowest)
+    assert sum(len([x for x in fake.rows if x["id"] == i]) > 1 for i in lowest) > 5  # several samples to choose from
+    for r in rows:
+        assert r["rejected_score"] == lowest[r["id"]] == score(r)
+    ex = pq.read_table(out / "excluded" / "select_rejected.parquet")
+    assert set(ex["reason"].to_pylist()) == {"not_selected"} and ex.num_rows == len(fake.rows) - len(rows)
+
+
+def test_rerun_resumes_judged_tables_and_rescores_an_unfinished_one(tiny_model, tiny_rm, tmp_path, monkeypatch):
+    fake = FakeScorer(lambda r: float(r["source_index"] % 3) - 1)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    out = tmp_path / "out"
+    sections = {"judge": {"kind": "reward_model", "model": tiny_rm}, "generation": {"shard_size": 10}}
+    build(tiny_model, out, **sections)
+    first, calls = out_rows(out), fake.calls
+    assert calls == 5  # 45 rows, 10 per shard
+    build(tiny_model, out, **sections)
+    assert fake.calls == calls  # nothing scored again
+    assert json.loads((out / "stats.json").read_text())["judge"]["tables_resumed"] == 5
+    assert out_rows(out) == first
+    markers = sorted((out / "_work" / "judged").glob("*.done"))
+    markers[0].unlink()  # as a kill between the scores and the marker leaves it
+    build(tiny_model, out, **sections)
+    assert fake.calls == calls + 1
+    assert out_rows(out) == first
