@@ -5,6 +5,7 @@ the first line of the cause."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from ..errors import DataError
@@ -36,6 +37,18 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+@contextlib.contextmanager
+def _quiet_datasets():
+    from datasets.utils import logging as ds_logging
+
+    level = ds_logging.get_verbosity()
+    ds_logging.set_verbosity(ds_logging.CRITICAL + 10)
+    try:
+        yield
+    finally:
+        ds_logging.set_verbosity(level)
+
+
 def _pick_split(dd, split: str | None, where, what: str):
     import datasets
 
@@ -56,8 +69,11 @@ def load_local(path: Path, split: str | None, what: str, streaming: bool = False
     if not path.is_dir():
         builder = builder_for(path, what)
         try:
-            return datasets.load_dataset(builder, data_files=str(path), split="train", streaming=streaming)
+            with _quiet_datasets():  # it logs a corrupt file's error on stderr before raising it
+                return datasets.load_dataset(builder, data_files=str(path), split="train", streaming=streaming)
         except Exception as e:  # datasets raises many types for unreadable files
+            if "corresponds to no data" in str(e):
+                raise DataError(f"{what}: {path} has no rows") from None
             raise DataError(f"{what}: {path}: cannot be read as {builder}: {first_line(e)}") from None
     try:
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
