@@ -254,6 +254,7 @@ def test_a_moved_hub_branch_is_another_fingerprint(hub, tiny_model, tmp_path):
         run_build(recipe_from_dict(recipe), quiet=True)
     again = run_build(recipe_from_dict(recipe), fresh=True, quiet=True)
     assert again["source"]["commit"] == v2 and again["fingerprint"] != stats["fingerprint"]
+    assert f"commit `{v2}`" in (tmp_path / "out" / "README.md").read_text()  # the card shows it
     chosen = {r["chosen"][-1]["content"] for f in (tmp_path / "out" / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist()}
     assert chosen and all(c.startswith("Second") for c in chosen)
 
