@@ -195,7 +195,8 @@ def big_jsonl(tmp_path_factory) -> Path:
     return p
 
 
-def test_streaming_limit_reads_only_the_first_rows(big_jsonl, monkeypatch):
+def test_streaming_limit_reads_only_the_first_rows(big_jsonl, monkeypatch, tmp_path):
+    normalised(write_jsonl(tmp_path / "warm.jsonl", [{"prompt": "q", "response": "a"}]), streaming=True)  # imports
     monkeypatch.setattr(sources, "_digest_path", lambda p: pytest.fail("the whole file was read for its digest"))
     r = recipe_from_dict({"source": {"path": str(big_jsonl), "limit": 10, "streaming": True}})
     tracemalloc.start()
