@@ -38,6 +38,8 @@ class Source:
     limit: Optional[int] = _f(None, _gt(0))
     shuffle: bool = _f(False)
     seed: int = _f(0, _ge(0))
+    on_bad_lines: Literal["error", "skip"] = _f("error", fp=False, help="JSON Lines: a line that is not JSON or not UTF-8 fails the build, or is dropped (excluded/)")
+    streaming: Optional[bool] = _f(None, fp=False, help="read rows as needed (no shuffle); null: for local files over 64 MiB with a limit")
 
 
 @dataclass
@@ -234,6 +236,9 @@ def _validate_cross(r: Recipe) -> None:
         raise RecipeError("source: give either source.path or source.hub, not both")
     if not s.path and not s.hub:
         raise RecipeError("source: set source.path (a local file or folder) or source.hub (a Hub dataset id)")
+    if s.streaming and s.shuffle:
+        raise RecipeError("source.shuffle: a streamed source is read in order; shuffle a copy first "
+                          "(e.g. shuf data.jsonl > shuffled.jsonl) or set source.streaming: false")
     if s.format == "plain" and not (s.columns.prompt and s.columns.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:

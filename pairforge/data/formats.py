@@ -1,6 +1,6 @@
 """Turn SFT rows of any supported format into (prompt messages, chosen answer) records.
 
-Formats: plain columns, Alpaca (instruction/input/output), ShareGPT (conversations with
+Formats: plain columns (also Dolly and Orca layouts; see layouts.py), Alpaca (instruction/input/output), ShareGPT (conversations with
 from/value), OpenAI messages (messages with role/content). `Normalise` is the first stage: a raw
 SFT batch in, pair rows kept and unusable rows dropped, each with a reason.
 """
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..errors import DataError
 from ..recipe import Source
-from .schemas import SOURCE_INDEX, pair_schema
+from .layouts import check_columns, detect_format, plain_columns, unused_columns
+from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_INDEX, pair_schema
+
+__all__ = ["Normalise", "RowDrop", "check_columns", "detect_format", "plain_columns", "row_to_messages"]
 
 _SHAREGPT_ROLES = {
     "human": "user", "user": "user",
@@ -26,62 +28,6 @@ _MESSAGE_ROLES = {"user", "assistant", "system"}
 
 class RowDrop(Exception):
     """A row that cannot become a pair; the message is the recorded reason."""
-
-
-def detect_format(column_names: list[str], source: Source) -> str:
-    """The source's format: explicit, implied by a column mapping, or recognised from its columns."""
-    if source.format != "auto":
-        return source.format
-    c = source.columns
-    if c.prompt or c.response:
-        return "plain"
-    cols = set(column_names)
-    if "messages" in cols:
-        return "messages"
-    if "conversations" in cols:
-        return "sharegpt"
-    if {"instruction", "output"} <= cols:
-        return "alpaca"
-    for p, r in (("prompt", "response"), ("prompt", "completion"), ("question", "answer")):
-        if {p, r} <= cols:
-            return "plain"
-    raise DataError(
-        f"source.format: cannot recognise the format from the columns {sorted(cols)}; set source.format "
-        "(alpaca, sharegpt, messages) or map columns with source.columns.prompt / source.columns.response"
-    )
-
-
-def plain_columns(column_names: list[str], source: Source) -> dict:
-    """The column mapping for the plain format (explicit or guessed), checked against the data."""
-    c = source.columns
-    mapping = {"prompt": c.prompt, "response": c.response, "system": c.system, "input": c.input}
-    cols = set(column_names)
-    if not c.prompt and not c.response:
-        for p, r in (("prompt", "response"), ("prompt", "completion"), ("question", "answer")):
-            if {p, r} <= cols:
-                mapping.update(prompt=p, response=r)
-                break
-        if "system" in cols and not c.system:
-            mapping["system"] = "system"
-    for key, col in mapping.items():
-        if col and col.split(".")[0] not in cols:
-            raise DataError(
-                f"source.columns.{key}: column {col.split('.')[0]!r} is not in the data (columns: {', '.join(sorted(cols))})"
-            )
-    return mapping
-
-
-def check_columns(fmt: str, column_names: list[str], source: Source) -> None:
-    cols = set(column_names)
-    need = {"alpaca": ["instruction", "output"], "sharegpt": ["conversations"], "messages": ["messages"]}.get(fmt, [])
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise DataError(
-            f"source.format: {fmt} needs column(s) {', '.join(missing)}, not in the data "
-            f"(columns: {', '.join(sorted(cols))}); set source.format or source.columns"
-        )
-    if fmt == "plain":
-        plain_columns(column_names, source)
 
 
 # --------------------------------------------------------------------------------- per row
@@ -203,20 +149,27 @@ class Normalise:
     turns: str
     mapping: dict | None = None
     name: str = "normalise"
+    unused: list = field(default_factory=list)  # context-like columns this layout does not read
 
     @classmethod
     def for_source(cls, source: Source, column_names: list[str]) -> "Normalise":
         fmt = detect_format(column_names, source)
         check_columns(fmt, column_names, source)
-        return cls(fmt, source.turns, plain_columns(column_names, source) if fmt == "plain" else None)
+        mapping = plain_columns(column_names, source) if fmt == "plain" else None
+        return cls(fmt, source.turns, mapping, unused=unused_columns(fmt, column_names, mapping))
 
     def __call__(self, table):
         import pyarrow as pa
 
         records, dropped = [], []
         sources = table[SOURCE_INDEX].to_pylist()
-        for row, src in zip(table.drop_columns([SOURCE_INDEX]).to_pylist(), sources):
+        for row, src in zip(_rows(table), sources):
             try:
+                if isinstance(row, _Unread):
+                    row, reason = row.detail, row.reason
+                    raise RowDrop(reason)
+                if not isinstance(row, dict):
+                    raise RowDrop("non_object_row")
                 msgs = row_to_messages(row, self.fmt, self.mapping)
                 for turn, prompt, chosen in conversation_pairs(msgs, self.turns):
                     records.append({"id": pair_id(prompt, chosen), "source_index": src, "turn_index": turn,
@@ -227,3 +180,21 @@ class Normalise:
         dropped_t = pa.Table.from_pylist(dropped, schema=pa.schema(
             [("source_index", pa.int64()), ("reason", pa.string()), ("row", pa.string())]))
         return pa.Table.from_pylist(records, schema=pair_schema()), dropped_t
+
+
+@dataclass
+class _Unread:
+    """A line of a JSON source that could not be read (kept with on_bad_lines: skip)."""
+
+    reason: str
+    detail: str
+
+
+def _rows(table) -> list:
+    """The batch's rows as Python values: a JSON source's rows with their own types."""
+    import json
+
+    if ROW_JSON not in table.column_names:
+        return table.drop_columns([SOURCE_INDEX]).to_pylist()
+    texts, bad, detail = (table[c].to_pylist() for c in (ROW_JSON, ROW_BAD, ROW_DETAIL))
+    return [json.loads(t) if t is not None else _Unread(b, d) for t, b, d in zip(texts, bad, detail)]

@@ -5,6 +5,11 @@ from __future__ import annotations
 import functools
 
 SOURCE_INDEX = "__pairforge_source_index"  # the source row number, carried beside a raw SFT batch
+# A JSON source's batch: each row's own JSON text (types as written), or, for a line that could
+# not be read (on_bad_lines: skip), null with the reason and where it was.
+ROW_JSON = "__pairforge_row_json"
+ROW_BAD = "__pairforge_row_bad"
+ROW_DETAIL = "__pairforge_row_detail"
 
 
 @functools.cache

@@ -1,59 +1,197 @@
-"""The recipe's SFT source: loaded through data/load.py, shuffled and limited, with a digest of
-its content for the fingerprint. Batches carry each row's original index (for excluded/)."""
+"""The recipe's SFT source: loaded through data/load.py (or, for .json/.jsonl, data/jsonrows.py,
+which keeps each row's own types), shuffled and limited, with a digest of its content for the
+fingerprint. Batches carry each row's original index (for excluded/).
+
+Streaming (`source.streaming`, or automatically for a local file over AUTO_STREAM_BYTES with a
+`limit` and no `shuffle`): rows are read as they are needed, in order; memory stays flat."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..errors import DataError
 from ..recipe import Recipe
-from .load import load_hub, load_local
-from .schemas import SOURCE_INDEX
+from .load import builder_for, first_line, load_hub, load_local
+from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_INDEX
+
+AUTO_STREAM_BYTES = 64 << 20  # a limited read of a local file larger than this streams
+COLUMN_SAMPLE = 1000  # the columns of JSON rows are the keys seen in the first rows used
 
 
 @dataclass
 class Loaded:
-    dataset: object  # datasets.Dataset, already shuffled / limited
-    indices: list[int]  # original row index of each row of `dataset`
+    column_names: list[str]
     description: str
     digest: str  # identifies the data's content (for the fingerprint)
+    make_batches: Callable  # size -> Arrow batches, each with the SOURCE_INDEX column
+    info: dict = field(default_factory=dict)  # for stats.json `source`
+    counter: object = None  # bytes read by the last pass (JSON sources)
 
     def batches(self, size: int):
-        """Arrow batches of the rows, each with the SOURCE_INDEX column appended."""
-        import pyarrow as pa
+        yield from self.make_batches(size)
 
-        pos = 0
-        for batch in self.dataset.with_format("arrow").iter(batch_size=size):
-            n = batch.num_rows
-            yield batch.append_column(SOURCE_INDEX, pa.array(self.indices[pos : pos + n], pa.int64()))
-            pos += n
+    def stats(self) -> dict:
+        out = dict(self.info)
+        if self.counter is not None:
+            out["bytes_read"] = self.counter.bytes_read
+        return out
 
 
 def load_source(recipe: Recipe) -> Loaded:
     """Load the recipe's source, apply shuffle and limit."""
     s = recipe.source
-    if s.path:
-        path = recipe.resolve_path(s.path)
-        if not path.exists():
-            raise DataError(f"source.path: {s.path}: no such file or folder (looked in {recipe.base_dir} and the working directory)")
-        ds = load_local(path, s.split, "source.path")
-        desc, digest = str(path), _digest_path(path)
-    else:
-        ds = load_hub(s.hub, "source.hub", s.config, s.split, s.revision)
-        desc = s.hub + (f"@{s.revision}" if s.revision else "")
-        digest = f"hub:{s.hub}:{s.config}:{s.split}:{s.revision or ds._fingerprint}"
-    indices = list(range(len(ds)))
+    if s.hub:
+        return _hub_source(s)
+    path = recipe.resolve_path(s.path)
+    if not path.exists():
+        raise DataError(f"source.path: {s.path}: no such file or folder (looked in {recipe.base_dir} and the working directory)")
+    streaming = _streams(s, path)
+    if not path.is_dir() and builder_for(path) == "json":
+        return _json_source(s, path, streaming)
+    ds = load_local(path, s.split, "source.path", streaming=streaming)
+    if streaming and not isinstance(ds, _dataset_type()):
+        return _iterable_loaded(ds, s, str(path), _digest_path(path), f"source.path: {path}")
+    return _dataset_loaded(ds, s, str(path), _digest_path(path), f"source.path: {path}")
+
+
+def _streams(s, path: Path) -> bool:
+    if s.streaming is not None:
+        return s.streaming
+    if s.limit is None or s.shuffle:
+        return False
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    return size > AUTO_STREAM_BYTES
+
+
+def _dataset_type():
+    import datasets
+
+    return datasets.Dataset
+
+
+def _order(n: int, s) -> list[int]:
+    indices = list(range(n))
     if s.shuffle:
         import random
 
         random.Random(s.seed).shuffle(indices)
-    if s.limit is not None:
-        indices = indices[: s.limit]
+    return indices[: s.limit] if s.limit is not None else indices
+
+
+def _dataset_loaded(ds, s, desc: str, digest: str, where: str, info: dict | None = None) -> Loaded:
+    import pyarrow as pa
+
+    if len(ds) == 0:
+        raise DataError(f"{where} has no rows")
+    indices = _order(len(ds), s)
     if len(indices) != len(ds) or s.shuffle:
         ds = ds.select(indices)
-    return Loaded(ds, indices, desc, digest)
+
+    def batches(size: int):
+        pos = 0
+        for batch in ds.with_format("arrow").iter(batch_size=size):
+            n = batch.num_rows
+            yield batch.append_column(SOURCE_INDEX, pa.array(indices[pos : pos + n], pa.int64()))
+            pos += n
+
+    return Loaded(list(ds.column_names), desc, digest, batches, {"streaming": False, **(info or {})})
+
+
+def _iterable_loaded(ds, s, desc: str, digest: str, where: str, info: dict | None = None) -> Loaded:
+    """A `datasets.IterableDataset`: rows in order, `limit` by take(); nothing cached."""
+    import pyarrow as pa
+
+    if s.limit is not None:
+        ds = ds.take(s.limit)
+
+    def batches(size: int):
+        pos = 0
+        try:
+            for batch in ds.with_format("arrow").iter(batch_size=size):
+                n = batch.num_rows
+                yield batch.append_column(SOURCE_INDEX, pa.array(range(pos, pos + n), pa.int64()))
+                pos += n
+        except Exception as e:  # datasets raises many types for unreadable files
+            raise DataError(f"{where}: cannot be read: {first_line(e)}") from None
+
+    first = next(batches(1), None)
+    if first is None:
+        raise DataError(f"{where} has no rows")
+    columns = [c for c in first.column_names if c != SOURCE_INDEX]
+    return Loaded(columns, desc, digest, batches, {"streaming": True, **(info or {})})
+
+
+def _json_source(s, path: Path, streaming: bool) -> Loaded:
+    from .jsonrows import Counter, prefix_digest, read_records
+
+    what, counter = "source.path", Counter(None)
+    if streaming:
+        digest = prefix_digest(path, s.on_bad_lines, what, s.limit) if s.limit else _digest_path(path)
+
+        def records():
+            counter.bytes_read = 0
+            numbers = range(s.limit) if s.limit is not None else itertools.count()
+            return zip(numbers, read_records(path, s.on_bad_lines, what, counter))
+    else:
+        every = list(read_records(path, s.on_bad_lines, what, counter))
+        digest, order = _digest_path(path), _order(len(every), s)
+
+        def records():
+            return ((i, every[i]) for i in order)
+
+    head = list(itertools.islice(records(), COLUMN_SAMPLE))
+    if not head:
+        raise DataError(f"{what}: {path} has no rows")
+    return Loaded(_keys(head), str(path), digest, lambda size: _json_batches(records(), size),
+                  {"streaming": streaming}, counter)
+
+
+def _keys(head: list) -> list[str]:
+    import json
+
+    seen: dict[str, None] = {}
+    for _, (text, _bad, _detail) in head:
+        row = json.loads(text) if text is not None else None
+        if isinstance(row, dict):
+            seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _json_batches(records, size: int):
+    import pyarrow as pa
+
+    while chunk := list(itertools.islice(records, size)):
+        yield pa.table({
+            ROW_JSON: pa.array([r[0] for _, r in chunk], pa.string()),
+            ROW_BAD: pa.array([r[1] for _, r in chunk], pa.string()),
+            ROW_DETAIL: pa.array([r[2] for _, r in chunk], pa.string()),
+            SOURCE_INDEX: pa.array([i for i, _ in chunk], pa.int64()),
+        })
+
+
+def hub_commit(repo: str, revision: str | None, what: str = "source.hub") -> str:
+    """The commit sha a Hub dataset's revision (branch, tag or sha) points at now."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi().dataset_info(repo, revision=revision).sha
+    except Exception as e:  # huggingface_hub raises many types (HTTP, not found, gated)
+        raise DataError(f"{what}: cannot resolve {repo!r} at revision {revision or 'main'}: {first_line(e)}") from None
+
+
+def _hub_source(s) -> Loaded:
+    sha = hub_commit(s.hub, s.revision)
+    ds = load_hub(s.hub, "source.hub", s.config, s.split, sha, streaming=bool(s.streaming))
+    desc = s.hub + (f"@{s.revision}" if s.revision else "")
+    digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
+    where, info = f"source.hub: {s.hub}", {"commit": sha}
+    if s.streaming:
+        return _iterable_loaded(ds, s, desc, digest, where, info)
+    return _dataset_loaded(ds, s, desc, digest, where, info)
 
 
 def _digest_path(path: Path) -> str:

@@ -49,7 +49,10 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     stats = Stats()
     with stats.timed("load"):
         loaded = load_source(recipe)
-    normalise = Normalise.for_source(recipe.source, loaded.dataset.column_names)
+    normalise = Normalise.for_source(recipe.source, loaded.column_names)
+    if normalise.unused and not quiet:
+        print(f"warning: source columns {', '.join(normalise.unused)} are not used by the {normalise.fmt} "
+              "layout (their text is not in the prompts); map them with source.columns", file=sys.stderr)
     wm = recipe.weak_model
     wm.backend, note = resolve_backend(wm.backend)  # `auto` becomes what runs (and is hashed)
     if note and not quiet:
@@ -225,7 +228,8 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
         "pairforge_version": __version__,
         "fingerprint": plan.fingerprint,
         "source": {"description": plan.loaded.description, "format": plan.normalise.fmt,
-                   "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision},
+                   "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision,
+                   "unused_columns": plan.normalise.unused, **plan.loaded.stats()},
         "weak_model": {"name": ref.name, "upstream": ref.upstream, "revision": ref.revision,
                        "backend": wm.backend, "backend_note": plan.backend_note, "digest": ref.digest},
         "generation": {

@@ -1,0 +1,284 @@
+"""Hostile source files: mixed types, broken lines, bad bytes, empty and corrupt files, huge
+files read with a limit, a Hub branch that moves, and the Dolly / Orca layouts."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import ALICE, tiny_recipe, write_recipe
+from pairforge.cli import cli
+from pairforge.data import sources
+from pairforge.data.formats import Normalise
+from pairforge.errors import DataError, PairforgeError, RecipeError
+from pairforge.pipeline.build import run_build
+from pairforge.recipe import recipe_from_dict
+
+
+def normalised(path: Path, **source) -> tuple[list, list]:
+    """(kept pairs without source_index, [(source_index, reason, detail)]) of the Normalise stage."""
+    r = recipe_from_dict({"source": {"path": str(path), **source}})
+    loaded = sources.load_source(r)
+    stage = Normalise.for_source(r.source, loaded.column_names)
+    kept, dropped = [], []
+    for batch in loaded.batches(7):
+        k, d = stage(batch)
+        kept += [{x: v for x, v in row.items() if x != "source_index"} for row in k.to_pylist()]
+        dropped += [(row["source_index"], row["reason"], row["row"]) for row in d.to_pylist()]
+    return kept, dropped
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+# ----------------------------------------------------------------------- mixed-type values
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(str.strip)
+bad_value = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(),
+                      st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+good_alpaca = st.fixed_dictionaries({"instruction": text, "input": st.one_of(st.just(""), text), "output": text})
+bad_alpaca = st.one_of(
+    st.fixed_dictionaries({"instruction": text, "input": bad_value, "output": text}),
+    st.fixed_dictionaries({"instruction": text, "input": text, "output": bad_value}),
+    st.fixed_dictionaries({"instruction": bad_value, "input": text, "output": text}),
+)
+good_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+                      text, text)
+bad_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+                     st.one_of(text, bad_value), bad_value)
+REASONS = {"non_string_input", "non_string_chosen", "non_string_prompt", "non_string_turn"}
+
+
+@st.composite
+def mixed(draw, good, bad):
+    goods = draw(st.lists(good, min_size=1, max_size=8))
+    bads = draw(st.lists(bad, min_size=1, max_size=4))
+    slots = draw(st.permutations(["g"] * len(goods) + ["b"] * len(bads)))
+    g, b = iter(goods), iter(bads)
+    return goods, [next(g) if s == "g" else next(b) for s in slots]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=st.one_of(mixed(good_alpaca, bad_alpaca), mixed(good_chat, bad_chat)))
+def test_good_rows_are_identical_whatever_bad_rows_sit_beside_them(tmp_path, case):
+    goods, rows = case
+    alone, _ = normalised(write_jsonl(tmp_path / "good.jsonl", goods))
+    both, dropped = normalised(write_jsonl(tmp_path / "mixed.jsonl", rows))
+    assert both == alone and len(alone) == len(goods)
+    assert len(dropped) == len(rows) - len(goods) and {r for _, r, _ in dropped} <= REASONS
+
+
+def test_the_reported_case_gives_the_exact_prompt_and_drops_the_empty_answer(tmp_path):
+    rows = [{"instruction": "Name a colour of the sky.", "input": "", "output": "Blue."},
+            {"instruction": "Add these", "input": 5, "output": "7"},
+            {"instruction": "Say nothing", "input": "", "output": ""}]
+    for fmt_path in (write_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "a.json"):
+        fmt_path.write_text(json.dumps(rows, indent=2)) if fmt_path.suffix == ".json" else None
+        kept, dropped = normalised(fmt_path)
+        assert [k["prompt"] for k in kept] == [[{"role": "user", "content": "Name a colour of the sky."}]]
+        assert [k["chosen"] for k in kept] == ["Blue."]
+        assert [(i, r) for i, r, _ in dropped] == [(1, "non_string_input"), (2, "empty_chosen")]
+
+
+def test_non_object_rows_and_list_contents_are_dropped_with_a_reason(tmp_path):
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}\n'
+                 '[1, 2]\n"text"\n'
+                 '{"messages": [{"role": "user", "content": ["q"]}, {"role": "assistant", "content": "a"}]}\n')
+    kept, dropped = normalised(p)
+    assert len(kept) == 1 and kept[0]["chosen"] == "a"
+    assert [(i, r) for i, r, _ in dropped] == [(1, "non_object_row"), (2, "non_object_row"), (3, "non_string_turn")]
+
+
+NO_POST_FILTERS = {"empty": False, "identical": False, "max_similarity": None,
+                   "refusals": {"enabled": False}, "repetition": {"enabled": False}}
+
+
+def test_end_to_end_build_keeps_good_rows_identical_and_records_bad_ones(tiny_model, tmp_path, capsys):
+    goods = [{"instruction": f"Write the word number {i} in letters.", "input": "", "output": f"Word {i}.",
+              "context": "unused"} for i in range(6)]
+    bads = [{"instruction": "Broken", "input": ["a list"], "output": "x", "context": "c"},
+            {"instruction": "Broken too", "input": "", "output": {"a": 1}, "context": "c"}]
+    mixed_rows = goods[:2] + bads[:1] + goods[2:5] + bads[1:] + goods[5:]
+
+    def build(rows, name):
+        data = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+        stats = run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": str(data)}, tmp_path / name,
+                                                       filters=NO_POST_FILTERS)), quiet=False)
+        out = sorted((r["id"], json.dumps(r["prompt"]), r["chosen"]) for split in ("train", "test")
+                     for f in (tmp_path / name / "data").glob(f"{split}-*.parquet") for r in pq.read_table(f).to_pylist())
+        return stats, out
+
+    s_good, alone = build(goods, "good")
+    s_mixed, both = build(mixed_rows, "mixed")
+    assert both == alone and len(alone) == 6 == s_good["rows_written"] == s_mixed["rows_written"]
+    assert s_mixed["source"]["unused_columns"] == ["context"]
+    assert "source columns context are not used" in capsys.readouterr().err
+    excl = pq.read_table(tmp_path / "mixed" / "excluded" / "normalise.parquet").to_pylist()
+    assert sorted((r["source_index"], r["reason"]) for r in excl) == [(2, "non_string_input"), (6, "non_string_chosen")]
+
+
+# ----------------------------------------------------------------------- broken files
+
+
+def test_broken_jsonl_line_names_file_and_line_and_skip_records_it(tmp_path):
+    p = tmp_path / "b.jsonl"
+    p.write_bytes(b'{"prompt": "q1", "response": "a1"}\n{"prompt": "q2", "resp\n'
+                  b'{"prompt": "q3", "response": "a3"}\n{"prompt": "\xff\xfe", "response": "a4"}\n')
+    with pytest.raises(DataError, match=rf"{p}: line 2: not JSON .*on_bad_lines: skip"):
+        normalised(p)
+    kept, dropped = normalised(p, on_bad_lines="skip")
+    assert [k["chosen"] for k in kept] == ["a1", "a3"]
+    assert [(i, r) for i, r, _ in dropped] == [(1, "bad_json_line"), (3, "bad_utf8")]
+    assert "line 2" in dropped[0][2] and "line 4 (byte 105)" in dropped[1][2]
+
+
+def test_non_utf8_jsonl_names_line_and_byte(tmp_path):
+    p = tmp_path / "u.jsonl"
+    p.write_bytes(b'{"prompt": "q", "response": "a"}\n{"prompt": "caf\xe9", "response": "a"}\n')
+    with pytest.raises(DataError, match=rf"{p}: line 2 \(byte 48\): not UTF-8"):
+        normalised(p)
+
+
+@pytest.mark.parametrize("content, where", [
+    (b'[{"prompt": "q", "response": "a"}, {"prompt": "q2", "resp', "byte 52 (line 1, column 53)"),
+    (b'[{"prompt": "q", "response": "a"}, {"prompt": "caf\xe9", "response": "b"}]', "byte 50 (not UTF-8)"),
+    (b'[{"prompt": "q", "response": "a"},\n {"prompt" "q2"}]', "byte 46 (line 2, column 12)"),
+])
+def test_broken_json_array_names_file_and_byte(tmp_path, content, where):
+    p = tmp_path / "t.json"
+    p.write_bytes(content)
+    with pytest.raises(DataError, match=rf"{p}: not valid JSON at {where.replace('(', '.').replace(')', '.')}"):
+        normalised(p)
+
+
+@pytest.mark.parametrize("name, content", [("e.jsonl", b""), ("w.jsonl", b"\n  \n"), ("e.json", b"[]"),
+                                           ("e.csv", b"prompt,response\n"), ("bom.jsonl", b"\xef\xbb\xbf\n")])
+def test_empty_source_says_it_has_no_rows(tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(DataError, match=r"has no rows"):
+        normalised(p)
+
+
+@pytest.mark.parametrize("name, content", [("c.parquet", b"PAR1 not really parquet"), ("c.arrow", b"\x00" * 64),
+                                           ("c.csv", b'prompt,response\n"unclosed,quote\n')])
+def test_corrupt_files_give_one_error_line_naming_the_file(tiny_model, tmp_path, name, content):
+    p = tmp_path / name
+    p.write_bytes(content)
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": str(p)}, tmp_path / "out"))
+    res = CliRunner().invoke(cli, ["build", str(recipe)])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1 and lines[0].startswith("Error: ") and str(p) in lines[0], res.output
+    assert "Traceback" not in res.output and "error occurred while generating" not in res.output
+
+
+# ----------------------------------------------------------------------- streaming
+
+
+@pytest.fixture(scope="module")
+def big_jsonl(tmp_path_factory) -> Path:
+    """~200k rows (~50 MB); a broken line far down that only a whole-file read would meet."""
+    p = tmp_path_factory.mktemp("big") / "big.jsonl"
+    row = '{"prompt": "Question number %d: what comes next in the sequence?", "response": "%s"}\n'
+    with open(p, "w") as fh:
+        for i in range(200_000):
+            fh.write('{"prompt": "broken\n' if i == 150_000 else row % (i, "x" * 180))
+    return p
+
+
+def test_streaming_limit_reads_only_the_first_rows(big_jsonl, monkeypatch, tmp_path):
+    normalised(write_jsonl(tmp_path / "warm.jsonl", [{"prompt": "q", "response": "a"}]), streaming=True)  # imports
+    monkeypatch.setattr(sources, "_digest_path", lambda p: pytest.fail("the whole file was read for its digest"))
+    r = recipe_from_dict({"source": {"path": str(big_jsonl), "limit": 10, "streaming": True}})
+    tracemalloc.start()
+    loaded = sources.load_source(r)
+    rows = [row for b in loaded.batches(4) for row in b.to_pylist()]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [row["__pairforge_source_index"] for row in rows] == list(range(10))
+    assert loaded.stats() == {"streaming": True, "bytes_read": 10 * len(big_jsonl.open().readline().encode())}
+    assert peak < 5 << 20  # the file is ~50 MB
+
+
+def test_limit_on_a_large_file_streams_automatically(big_jsonl, monkeypatch):
+    monkeypatch.setattr(sources, "AUTO_STREAM_BYTES", 1 << 20)
+    kept, _ = normalised(big_jsonl, limit=3)
+    assert [k["chosen"] for k in kept] == ["x" * 180] * 3
+    with pytest.raises(DataError, match="line 150001: not JSON"):  # no limit: the whole file is read
+        normalised(big_jsonl, limit=3, shuffle=True)
+
+
+def test_streamed_rows_equal_read_rows(tmp_path):
+    rows = [{"prompt": f"q{i}", "response": f"a{i}"} for i in range(25)] + [{"prompt": 1, "response": "x"}]
+    p = write_jsonl(tmp_path / "s.jsonl", rows)
+    assert normalised(p, limit=26, streaming=True) == normalised(p, limit=26, streaming=False)
+    csv = tmp_path / "s.csv"
+    csv.write_text("prompt,response\n" + "".join(f"q{i},a{i}\n" for i in range(25)))
+    assert normalised(csv, limit=5, streaming=True) == normalised(csv, limit=5)
+
+
+def test_streaming_with_shuffle_is_refused():
+    with pytest.raises(RecipeError, match="source.shuffle: a streamed source is read in order"):
+        recipe_from_dict({"source": {"path": "x.jsonl", "streaming": True, "shuffle": True}})
+
+
+# ----------------------------------------------------------------------- Hub revision
+
+
+def test_a_moved_hub_branch_is_another_fingerprint(hub, tiny_model, tmp_path):
+    from huggingface_hub import HfApi
+
+    api, repo = HfApi(token=ALICE), f"alice/moving-{tmp_path.name[-12:]}"
+    api.create_repo(repo, repo_type="dataset")
+
+    def publish(answer):
+        rows = "".join(json.dumps({"prompt": f"Question {i}?", "response": f"{answer} {i}."}) + "\n" for i in range(4))
+        return api.upload_file(path_or_fileobj=rows.encode(), path_in_repo="data/train.jsonl", repo_id=repo,
+                               repo_type="dataset").oid
+
+    v1 = publish("First")
+    recipe = tiny_recipe(tiny_model, {"hub": repo}, tmp_path / "out")
+    stats = run_build(recipe_from_dict(recipe), quiet=True)
+    assert stats["source"]["commit"] == v1 == api.dataset_info(repo).sha
+    v2 = publish("Second")
+    assert v2 != v1
+    with pytest.raises(PairforgeError, match="holds shards of another recipe"):
+        run_build(recipe_from_dict(recipe), quiet=True)
+    again = run_build(recipe_from_dict(recipe), fresh=True, quiet=True)
+    assert again["source"]["commit"] == v2 and again["fingerprint"] != stats["fingerprint"]
+    assert f"commit `{v2}`" in (tmp_path / "out" / "README.md").read_text()  # the card shows it
+    chosen = {r["chosen"][-1]["content"] for f in (tmp_path / "out" / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist()}
+    assert chosen and all(c.startswith("Second") for c in chosen)
+
+
+# ----------------------------------------------------------------------- layouts
+
+
+@pytest.mark.parametrize("row, prompt, system", [
+    ({"instruction": "Summarise", "context": "Long text.", "response": "Short.", "category": "summarization"},
+     "Summarise\n\nLong text.", None),
+    ({"system": "Be brief.", "question": "Why?", "response": "Because."}, "Why?", "Be brief."),
+    ({"id": "x", "system_prompt": "You are kind.", "question": "Hi?", "response": "Hello."}, "Hi?", "You are kind."),
+])
+def test_dolly_and_orca_layouts(tmp_path, row, prompt, system):
+    kept, dropped = normalised(write_jsonl(tmp_path / "d.jsonl", [row]))
+    expect = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    assert not dropped and kept[0]["prompt"] == expect and kept[0]["chosen"] == row["response"]
+
+
+def test_a_mapping_that_leaves_context_columns_unused_is_reported(tmp_path):
+    cols = ["system_prompt", "question", "response", "input"]
+    r = recipe_from_dict({"source": {"path": "x.jsonl", "columns": {"prompt": "question", "response": "response"}}})
+    assert Normalise.for_source(r.source, cols).unused == ["system_prompt", "input"]
+    r = recipe_from_dict({"source": {"path": "x.jsonl"}})
+    assert Normalise.for_source(r.source, cols).unused == ["input"]
+    assert Normalise.for_source(r.source, ["messages", "system"]).unused == ["system"]
