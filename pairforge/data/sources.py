@@ -184,11 +184,15 @@ def hub_commit(repo: str, revision: str | None, what: str = "source.hub") -> str
 
 
 def _hub_source(s) -> Loaded:
-    sha = hub_commit(s.hub, s.revision)
-    ds = load_hub(s.hub, "source.hub", s.config, s.split, sha, streaming=bool(s.streaming))
+    local = Path(s.hub).expanduser()
+    if local.is_dir():  # a Hub-style dataset repo checked out locally: its files are its identity
+        sha, digest = None, f"hub-folder:{s.config}:{s.split}:{_digest_path(local)}"
+    else:
+        sha = hub_commit(s.hub, s.revision)
+        digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
+    ds = load_hub(s.hub, "source.hub", s.config, s.split, sha or s.revision, streaming=bool(s.streaming))
     desc = s.hub + (f"@{s.revision}" if s.revision else "")
-    digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
-    where, info = f"source.hub: {s.hub}", {"commit": sha}
+    where, info = f"source.hub: {s.hub}", ({"commit": sha} if sha else {})
     if s.streaming:
         return _iterable_loaded(ds, s, desc, digest, where, info)
     return _dataset_loaded(ds, s, desc, digest, where, info)
