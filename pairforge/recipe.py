@@ -19,6 +19,7 @@ import yaml
 
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
+from .redact import bare_url
 
 
 @dataclass
@@ -223,6 +224,8 @@ def _validate_cross(r: Recipe) -> None:
         raise RecipeError("source: set source.path (a local file or folder) or source.hub (a Hub dataset id)")
     if s.format == "plain" and not (s.columns.prompt and s.columns.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
+    if r.weak_model.sampling.temperature == 0 and r.weak_model.sampling.n > 1:
+        raise RecipeError("weak_model.sampling.n: samples at temperature 0 are identical (greedy); set n: 1 or a temperature above 0")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
         raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     near = r.dedupe.near
@@ -282,9 +285,13 @@ def fingerprint(recipe: Recipe, source_digest: str, model_digest: str) -> str:
     view["source"].pop("path", None)
     view["source_digest"] = source_digest
     view["weak_model"]["model"] = model_digest
+    view["weak_model"]["openai"]["base_url"] = bare_url(view["weak_model"]["openai"]["base_url"])
     blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def dump_resolved(recipe: Recipe) -> str:
-    return yaml.safe_dump(recipe.to_dict(), sort_keys=False, allow_unicode=True)
+    """The recipe as YAML, without credentials (a base_url's user:password@ is left out)."""
+    data = recipe.to_dict()
+    data["weak_model"]["openai"]["base_url"] = bare_url(data["weak_model"]["openai"]["base_url"])
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

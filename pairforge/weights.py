@@ -94,7 +94,9 @@ def resolve_weak_model(wm) -> ModelRef:
     """The recipe's weak model: local weights, or (backend openai) a model served elsewhere,
     identified by its served name and base URL."""
     if wm.backend == "openai":
-        url = wm.openai.base_url
+        from .redact import split_userinfo
+
+        url = split_userinfo(wm.openai.base_url)[0]  # never the password: not in the card, not in the digest
         return ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{url}", f"{wm.model} served at {url}")
     return resolve_model(wm.model, wm.revision, wm.gguf_file)
 

@@ -25,6 +25,10 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
     path = Path(name)
     try:
         if path.is_dir():
+            from ..pipeline.publish import verify
+
+            if (path / "stats.json").exists() or (path / "_work").exists():  # a pairforge build folder
+                verify(path)
             dd = load_local(path, None, "dataset")
             stats = path / "stats.json"
             lineage = json.loads(stats.read_text()).get("lineage") if stats.is_file() else None
