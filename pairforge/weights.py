@@ -86,6 +86,8 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
             raise PairforgeError(f"weak_model.model: no weights (*.safetensors, *.bin, *.gguf) in {local}")
         digest = hashlib.sha256("".join(_file_digest(w) for w in weights).encode()).hexdigest()[:16]
         return ModelRef(model, str(local), gguf_file, None, f"local:{digest}", str(local.resolve()))
+    if local.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+        raise PairforgeError(f"model {model!r}: no such folder (a Hub model id is org/name)")
     # A Hub id: identified by its revision (a moving branch is the user's choice).
     return ModelRef(model, model, gguf_file, revision, f"hub:{model}@{revision or 'main'}:{gguf_file}", model)
 

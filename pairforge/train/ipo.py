@@ -62,7 +62,10 @@ def _load_model(name: str, dtype):
     from ..weights import materialise, resolve_model
 
     path, _ = materialise(resolve_model(name))
-    return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    try:
+        return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as e:  # a Hub id that does not exist or cannot be reached, a folder without a model
+        raise PairforgeError(f"model: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
 
 
 def _peft_config(lora):
