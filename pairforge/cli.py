@@ -85,6 +85,8 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
         return
     if dry_run:
         click.echo(result["card"])
+        if result.get("offline"):
+            click.echo(f"Note: {result['offline']}", err=True)
         click.echo(f"Would upload to {repo}@{result['revision']}: {', '.join(result['upload']) or 'nothing'}"
                    + (f"; delete: {', '.join(result['delete'])}" if result["delete"] else ""), err=True)
     elif result["commit"] is None:

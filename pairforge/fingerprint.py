@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from .config import to_dict
+from .redact import bare_url
 
 
 def fp_view(obj) -> Any:
@@ -35,9 +36,20 @@ def fingerprint(recipe, source_digest: str, model_digest: str) -> str:
     view["source"].pop("path", None)
     view["source_digest"] = source_digest
     view["weak_model"]["model"] = model_digest
+    _strip_credentials(view)
     blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _strip_credentials(data: dict) -> None:
+    """A base_url's user:password@ never reaches a hash or a file (weak model and LLM judge)."""
+    for section in (data.get("weak_model"), (data.get("judge") or {}).get("llm")):
+        if section and section.get("openai"):
+            section["openai"]["base_url"] = bare_url(section["openai"]["base_url"])
+
+
 def dump_resolved(recipe) -> str:
-    return yaml.safe_dump(to_dict(recipe), sort_keys=False, allow_unicode=True)
+    """The recipe as YAML, without credentials."""
+    data = to_dict(recipe)
+    _strip_credentials(data)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

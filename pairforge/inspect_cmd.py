@@ -12,12 +12,16 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
     """(stats dict, first n rows of the split) from a build folder or a Hub repo id."""
     from .data.load import load_hub, load_local
 
-    path = Path(target)
-    if path.is_dir():
-        stats_file = path / "stats.json"
-        if not stats_file.is_file():
+    path = Path(target).expanduser()
+    if looks_local(target):
+        from .pipeline.publish import verify
+
+        if not path.is_dir():
+            raise PairforgeError(f"inspect: {target}: no such folder (a Hub repo id is user/name)")
+        if not (path / "stats.json").is_file():
             raise PairforgeError(f"{target}: no stats.json; is it a pairforge build folder?")
-        stats = json.loads(stats_file.read_text())
+        verify(path)
+        stats = json.loads((path / "stats.json").read_text())
         ds = load_local(path, split, "inspect")
     else:
         from huggingface_hub import hf_hub_download
@@ -32,6 +36,14 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
             raise hub_error(e, target, "read") from None
         ds = load_hub(target, "inspect", split=split, revision=revision, token=token)
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
+
+
+def looks_local(target: str) -> bool:
+    """A path, not a Hub id: it exists, is absolute, starts with . or ~, or has more than one /
+    (a Hub id is user/name), or its first part exists here."""
+    p = Path(target).expanduser()
+    return (p.exists() or p.is_absolute() or target.startswith((".", "~")) or target.count("/") > 1
+            or Path(target.split("/")[0]).exists())
 
 
 def _text(v) -> str:

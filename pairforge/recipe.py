@@ -241,6 +241,8 @@ def _validate_cross(r: Recipe) -> None:
                           "(e.g. shuf data.jsonl > shuffled.jsonl) or set source.streaming: false")
     if s.format == "plain" and not (s.columns.prompt and s.columns.response):
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
+    if r.weak_model.sampling.temperature == 0 and r.weak_model.sampling.n > 1:
+        raise RecipeError("weak_model.sampling.n: samples at temperature 0 are identical (greedy); set n: 1 or a temperature above 0")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
         raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     near = r.dedupe.near

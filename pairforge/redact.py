@@ -51,6 +51,11 @@ def split_userinfo(url) -> tuple[str, tuple[str, str] | None]:
     return bare, (unquote(user), unquote(password))
 
 
+def bare_url(url):
+    """`url` without its userinfo (for what is written or hashed); None and "" come back as they are."""
+    return split_userinfo(url)[0] if url else url
+
+
 def redact_text(text, secrets) -> str:
     """`text` with every occurrence of each secret (empty ones skipped, longest first, so a secret
     inside another leaves nothing behind) replaced by ***, and any `scheme://user:pass@` in it

@@ -86,6 +86,8 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
             raise PairforgeError(f"weak_model.model: no weights (*.safetensors, *.bin, *.gguf) in {local}")
         digest = hashlib.sha256("".join(_file_digest(w) for w in weights).encode()).hexdigest()[:16]
         return ModelRef(model, str(local), gguf_file, None, f"local:{digest}", str(local.resolve()))
+    if local.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
+        raise PairforgeError(f"model {model!r}: no such folder (a Hub model id is org/name)")
     # A Hub id: identified by its revision (a moving branch is the user's choice).
     return ModelRef(model, model, gguf_file, revision, f"hub:{model}@{revision or 'main'}:{gguf_file}", model)
 
@@ -94,7 +96,9 @@ def resolve_weak_model(wm) -> ModelRef:
     """The recipe's weak model: local weights, or (backend openai) a model served elsewhere,
     identified by its served name and base URL."""
     if wm.backend == "openai":
-        url = wm.openai.base_url
+        from .redact import split_userinfo
+
+        url = split_userinfo(wm.openai.base_url)[0]  # never the password: not in the card, not in the digest
         return ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{url}", f"{wm.model} served at {url}")
     return resolve_model(wm.model, wm.revision, wm.gguf_file)
 

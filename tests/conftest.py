@@ -62,9 +62,9 @@ def _session_setup():
 @pytest.fixture
 def hub():
     """The session's local Hub server (state shared across tests; use unique repo names)."""
-    HUB.state.fail_lfs_upload = False
+    HUB.state.fail_lfs_upload = HUB.state.drop_commit = False
     yield HUB
-    HUB.state.fail_lfs_upload = False
+    HUB.state.fail_lfs_upload = HUB.state.drop_commit = False
 
 
 ALICE, BOB = "hf_alice_token_0123456789", "hf_bob_token_9876543210"

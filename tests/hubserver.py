@@ -93,6 +93,7 @@ class HubState:
         self.lfs: dict[str, bytes] = {}
         self.lock = threading.RLock()
         self.fail_lfs_upload = False
+        self.drop_commit = None  # "before": drop the connection, commit nothing; "after": commit, then drop
         self.requests: list[str] = []  # "METHOD path" log, for contract tests
         self.unrouted: list[str] = []  # requests no route matched: a client speaking a protocol we don't
         self.validate_cards = True  # check README.md metadata on validate-yaml and on commit, as the Hub does
@@ -317,6 +318,8 @@ class Handler(BaseHTTPRequestHandler):
         rev = unquote(rev)
         lines = [json.loads(line) for line in self._body().decode().splitlines() if line.strip()]
         header = next(l["value"] for l in lines if l["key"] == "header")
+        if self.state.drop_commit == "before":
+            return self._drop()
         create_pr = q.get("create_pr", ["0"])[0] in ("1", "true", "True")
         base = self._commit(repo, rev)
         parent = header.get("parentCommit")
@@ -358,7 +361,16 @@ class Handler(BaseHTTPRequestHandler):
             result["pullRequestUrl"] = f"http://{host}/{PREFIX[repo.type]}{repo_id}/discussions/{repo.prs}"
         else:
             repo.refs[rev if not rev.startswith("refs/heads/") else rev[11:]] = oid
+        if self.state.drop_commit == "after":
+            return self._drop()
         self._json(result)
+
+    def _drop(self):
+        """Close the connection without an answer (fault injection: state.drop_commit)."""
+        import socket
+
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _entry(self, c: Commit, path: str) -> dict | None:
         if path in c.files:

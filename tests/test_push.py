@@ -46,7 +46,7 @@ def test_push_then_load_dataset_by_repo_id(hub, built):
     repo = name()
     res = push([str(built), "--repo", repo])
     assert res.exit_code == 0, res.output
-    assert f"Pushed 5 file(s) to {repo}@main" in res.output
+    assert f"Pushed 6 file(s) to {repo}@main" in res.output  # data (2), card, recipe, stats, manifest
     dd = datasets.load_dataset(repo)
     assert set(dd) == {"train", "test"}
     assert hub_rows(repo) == local_rows(built)
@@ -151,13 +151,18 @@ def test_failed_upload_leaves_no_partial_commit(hub, built):
     import pyarrow.parquet as pq
 
     train = built / "data" / "train-00000-of-00001.parquet"
-    original = train.read_bytes()
+    from pairforge.pipeline.publish import MANIFEST, PUBLISHED, file_entries
+
+    manifest = built / MANIFEST
+    original, original_manifest = train.read_bytes(), manifest.read_bytes()
     pq.write_table(pq.read_table(train), train, compression="gzip")  # same rows, new bytes: a new LFS upload
+    manifest.write_text(json.dumps({**json.loads(original_manifest), "files": file_entries(built, PUBLISHED)}))
     try:
         hub.state.fail_lfs_upload = True
         res = push([str(built), "--repo", repo])
     finally:
         train.write_bytes(original)
+        manifest.write_bytes(original_manifest)
     assert res.exit_code == 1 and "403" in res.output
     assert (dict(state.refs), len(state.commits)) == before
     assert hub_rows(repo) == local_rows(built)

@@ -20,6 +20,7 @@ from .. import __version__
 from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
 from ..recipe import Recipe, dump_resolved, fingerprint
+from . import publish
 from .stage import run_stages
 from .stats import Stats, length_stats
 
@@ -36,6 +37,7 @@ class Plan:
     model_ref: object
     fingerprint: str
     stats: Stats = field(default_factory=Stats)
+    stage: Path | None = None  # where write_splits/write_metadata write; publish.commit swaps it into out
 
 
 def plan_build(recipe: Recipe, quiet: bool) -> Plan:
@@ -159,7 +161,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     if not splits.get("train"):
         raise PairforgeError(
             f"no pairs left to write ({stats.rows_read} rows read, drops: "
-            f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {plan.out / 'excluded'}"
+            f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {(plan.stage or plan.out) / 'excluded'}"
         )
     stats.kept("written", sum(splits.values()))
     for judge in (s for s in post if s.name == "judge"):
@@ -180,7 +182,7 @@ def write_splits(plan: Plan, store, n_shards: int, ids: set[str]) -> dict:
 
     test = test_ids(ids, plan.recipe.split.test_size, plan.recipe.split.seed)
     fmt = plan.recipe.output.format
-    writer = SplitWriter(plan.out)
+    writer = SplitWriter(plan.stage or plan.out)
     for i in range(n_shards):
         t = store.read_finished(i)
         if not t.num_rows:
@@ -193,6 +195,13 @@ def write_splits(plan: Plan, store, n_shards: int, ids: set[str]) -> dict:
 
 def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor: str = "local",
               ray_address: str | None = None) -> dict:
+    publish.check_not_inside_source(recipe)
+    publish.prepare_output(Path(recipe.output.dir))
+    with publish.lock_output(Path(recipe.output.dir)):  # one build per folder; the OS frees it on a kill
+        return _build(recipe, fresh, quiet, executor, ray_address)
+
+
+def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address: str | None) -> dict:
     from .executors import make_executor
     from .progress import Progress
     from .shards import ShardStore
@@ -205,18 +214,22 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor
         hf_logging.disable_progress_bar()
     plan = plan_build(recipe, quiet)
     run = make_executor(executor, recipe.generation.ray, ray_address)
-    plan.out.mkdir(parents=True, exist_ok=True)
     store = ShardStore.open(plan.out, plan.fingerprint, fresh=fresh)
-    excluded = ExcludedWriter(plan.out)
+    plan.stage = publish.begin(plan.out, fresh)
+    excluded = ExcludedWriter(plan.stage)
     n_shards, pending = cut_shards(plan, store, excluded)
     progress = Progress(total=sum(store.read_input(i).num_rows for i in pending), quiet=quiet)
     run.run((recipe.weak_model, recipe.filters.lengths, str(plan.out)), pending, plan.stats, progress)
     progress.close()
-    summary = finish(plan, store, n_shards, excluded)
-    excluded.close()
+    try:
+        summary = finish(plan, store, n_shards, excluded)
+    finally:
+        excluded.close()
     plan.stats.extra.update(_provenance(plan, store, n_shards, len(pending), run.name), **summary)
     plan.stats.seconds["total"] = time.perf_counter() - t_start
-    return write_metadata(plan)
+    result = write_metadata(plan)
+    publish.commit(plan.out, plan.stage, plan.fingerprint, __version__)
+    return result
 
 
 def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str) -> dict:
@@ -249,13 +262,13 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
 
 def write_metadata(plan: Plan) -> dict:
     """stats.json, the resolved recipe and the card; returns the summary."""
-    out, fp = plan.out, plan.fingerprint
+    out, fp = plan.stage or plan.out, plan.fingerprint
     atomic_write_json(out / "stats.json", plan.stats.to_dict())
     atomic_write_text(out / "recipe.yaml", f"# pairforge {__version__} — fingerprint {fp}\n" + dump_resolved(plan.recipe))
     result = plan.stats.to_dict()
     if plan.recipe.output.card:
         from ..hub.card import render_card
 
-        atomic_write_text(out / "README.md", render_card(out))
-    result["output_dir"] = str(out)
+        atomic_write_text(out / "README.md", render_card(out, repo_id=str(plan.out)))
+    result["output_dir"] = str(plan.out)
     return result

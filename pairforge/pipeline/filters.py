@@ -104,8 +104,8 @@ class PostFilter:
                 repetitive[i] = repeated_ngram_ratio(w, rep.ngram) > rep.max_ratio
             if sim is not None:
                 similar[i] = word_jaccard(w, words(chosen[i])) > sim
-        r.flag(pa.array(repetitive), "rejected_repetitive")
-        r.flag(pa.array(similar), "rejected_too_similar")
+        r.flag(pa.array(repetitive, pa.bool_()), "rejected_repetitive")
+        r.flag(pa.array(similar, pa.bool_()), "rejected_too_similar")
 
 
 def token_bounds_check(lengths: Lengths):

@@ -25,6 +25,10 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
     path = Path(name)
     try:
         if path.is_dir():
+            from ..pipeline.publish import verify
+
+            if (path / "stats.json").exists() or (path / "_work").exists():  # a pairforge build folder
+                verify(path)
             dd = load_local(path, None, "dataset")
             stats = path / "stats.json"
             lineage = json.loads(stats.read_text()).get("lineage") if stats.is_file() else None
@@ -58,7 +62,10 @@ def _load_model(name: str, dtype):
     from ..weights import materialise, resolve_model
 
     path, _ = materialise(resolve_model(name))
-    return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    try:
+        return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except OSError as e:  # a Hub id that does not exist or cannot be reached, a folder without a model
+        raise PairforgeError(f"model: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
 
 
 def _peft_config(lora):

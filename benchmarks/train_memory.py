@@ -1,0 +1,75 @@
+"""Peak memory and step time of `pairforge train-ipo` under TRL's / transformers' own switches.
+
+Each configuration runs as its own `pairforge train-ipo` process (SmolLM2-135M-Instruct, LoRA,
+the same build folder, the same steps); peak RSS is that process's `ru_maxrss` (os.wait4), the
+step time comes from its train_summary.json. Configurations run interleaved, `--repeats` times;
+medians are reported, with ratios against the first configuration (the old defaults).
+
+    python benchmarks/train_memory.py --dataset out/pairs --steps 6 --max-length 256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CONFIGS = {
+    "old defaults": ["gradient_checkpointing=false", "per_device_eval_batch_size=8", "padding_free=false"],
+    "+ gradient checkpointing": ["gradient_checkpointing=true", "per_device_eval_batch_size=8"],
+    "+ padding_free": ["gradient_checkpointing=true", "padding_free=true", "per_device_eval_batch_size=8"],
+    "+ precompute_ref_log_probs": ["gradient_checkpointing=true", "padding_free=true",
+                                   "precompute_ref_log_probs=true", "per_device_eval_batch_size=8"],
+    "pairforge defaults": [],
+}
+
+
+def run_one(dataset: str, steps: int, max_length: int, sets: list[str], out: Path) -> dict:
+    args = [sys.executable, "-m", "pairforge.cli", "train-ipo", "--dataset", dataset, "--model",
+            "smollm2-135m-instruct", "--output-dir", str(out), "--json", "--set", f"max_steps={steps}",
+            "--set", f"max_length={max_length}", "--set", "lora.enabled=true", "--set", "learning_rate=2e-4",
+            "--set", "per_device_train_batch_size=4"]
+    for s in sets:
+        args += ["--set", s]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"train-ipo failed for {sets}: exit status {status}")
+    s = json.loads(stdout)
+    return {"peak_rss_gib": usage.ru_maxrss / 2**20, "s_per_step": s["seconds_per_step"],
+            "reward_accuracy": (s["preference_after"] or {}).get("reward_accuracy")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", required=True, help="a pairforge build folder")
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=1)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pairforge-train-mem-"))
+    results: dict[str, list[dict]] = {name: [] for name in CONFIGS}
+    for r in range(args.repeats):
+        for i, (name, sets) in enumerate(CONFIGS.items()):
+            results[name].append(run_one(args.dataset, args.steps, args.max_length, sets, work / f"{r}-{i}"))
+            print(name, results[name][-1], file=sys.stderr)
+    base = None
+    print(f"| configuration | peak RSS (GiB) | s/step | RSS ratio | step ratio | held-out reward acc. |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        rss = statistics.median(x["peak_rss_gib"] for x in runs)
+        step = statistics.median(x["s_per_step"] for x in runs)
+        base = base or (rss, step)
+        print(f"| {name} | {rss:.2f} | {step:.2f} | {rss / base[0]:.2f} | {step / base[1]:.2f} | "
+              f"{runs[-1]['reward_accuracy']} |")
+
+
+if __name__ == "__main__":
+    main()

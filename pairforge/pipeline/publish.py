@@ -1,0 +1,177 @@
+"""Publishing a build's result whole, and one build at a time per output folder.
+
+A build writes data/, excluded/, stats.json, recipe.yaml and README.md into a staging folder
+(`_work/publish/`), removes the old manifest, swaps the staged files into place, and writes
+`pairforge.manifest.json` LAST: every final file with its size and sha256, the fingerprint and
+the pairforge version. A folder whose manifest is missing or does not match its files is not a
+finished build (a kill midway, a hand edit): `push`, `train-ipo` and `inspect` refuse it.
+
+`lock_output` takes an flock on `output.dir/.pairforge.lock` for the build's lifetime: the OS
+releases it when the process dies, so a killed build leaves no stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import PairforgeError, RecipeError
+from ..io import atomic_write_json
+
+MANIFEST = "pairforge.manifest.json"
+LOCK = ".pairforge.lock"
+STAGE = Path("_work") / "publish"
+PUBLISHED = ("data", "excluded", "stats.json", "recipe.yaml", "README.md")
+KILL_ENV = "PAIRFORGE_TEST_KILL_AT"
+
+
+def kill_point(name: str) -> None:
+    """Tests only: SIGKILL this process at a named point when PAIRFORGE_TEST_KILL_AT=name."""
+    if os.environ.get(KILL_ENV) == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def prepare_output(out: Path) -> None:
+    """Create output.dir, with an error naming the problem when it cannot be a folder."""
+    if out.exists() and not out.is_dir():
+        raise PairforgeError(f"output.dir {out} is a file, not a folder; set output.dir to a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".pairforge-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise PairforgeError(f"output.dir {out}: cannot write there ({e.strerror or e}); set output.dir to a "
+                             "folder you can write") from None
+
+
+@contextlib.contextmanager
+def lock_output(out: Path):
+    """An exclusive flock on out/.pairforge.lock for the block; refused at once if another holds it."""
+    import fcntl
+
+    fh = open(out / LOCK, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "unknown"
+        fh.close()
+        raise PairforgeError(f"output.dir {out} is in use by another pairforge build (pid {holder}); wait for it "
+                             "to finish, or set another output.dir") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    try:
+        yield
+    finally:
+        fh.close()
+
+
+def check_not_inside_source(recipe) -> None:
+    """output.dir equal to or inside a source folder: the next run would read its own output."""
+    if not recipe.source.path:
+        return
+    src = recipe.resolve_path(recipe.source.path).expanduser().resolve()
+    out = Path(recipe.output.dir).expanduser().resolve()
+    if src.is_dir() and (out == src or src in out.parents):
+        raise RecipeError(f"output.dir: {recipe.output.dir} is inside the source folder {src}; a later build "
+                          "would read its own output as input: set output.dir outside it")
+
+
+def begin(out: Path, fresh: bool) -> Path:
+    """Start a build's publish: the old manifest goes first (a kill from here on leaves a folder
+    that push/train-ipo refuse); --fresh also removes the old result. Returns the staging folder."""
+    (out / MANIFEST).unlink(missing_ok=True)
+    if fresh:
+        _remove(out, PUBLISHED)
+    stage = out / STAGE
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    return stage
+
+
+def _remove(root: Path, names) -> None:
+    for name in names:
+        p = root / name
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entries(root: Path, names) -> dict:
+    """{relative path: {size, sha256}} of every file under the given names (files or folders)."""
+    entries = {}
+    for name in names:
+        p = root / name
+        for f in sorted(p.rglob("*")) if p.is_dir() else [p] if p.is_file() else []:
+            if f.is_file():
+                entries[f.relative_to(root).as_posix()] = {"size": f.stat().st_size, "sha256": _sha256(f)}
+    return entries
+
+
+def commit(out: Path, stage: Path, fingerprint: str, version: str) -> None:
+    """Swap the staged result into place, then write the manifest (last)."""
+    kill_point("finalise")
+    trash = out / "_work" / "replaced"
+    if trash.exists():
+        shutil.rmtree(trash)
+    trash.mkdir()
+    for name in PUBLISHED:
+        new, old = stage / name, out / name
+        if old.exists():
+            os.replace(old, trash / name)
+        if new.exists():
+            os.replace(new, old)
+        kill_point(f"publish:{name}")
+    shutil.rmtree(trash)
+    shutil.rmtree(stage, ignore_errors=True)
+    manifest = {"pairforge_version": version, "fingerprint": fingerprint,
+                "files": file_entries(out, PUBLISHED)}
+    atomic_write_json(out / MANIFEST, manifest)
+
+
+def verify(out: Path) -> dict:
+    """The manifest of a finished build folder, or an error saying it is not one and how to fix it."""
+    fix = f"rerun `pairforge build RECIPE` with output.dir {out} to finish it"
+    path = out / MANIFEST
+    if not out.is_dir():
+        raise PairforgeError(f"{out}: no such folder")
+    if not path.is_file():
+        raise PairforgeError(f"{out} is not a finished pairforge build (no {MANIFEST}: the build was "
+                             f"interrupted, or is still running); {fix}")
+    try:
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
+        listed = {p: (int(e["size"]), str(e["sha256"])) for p, e in files.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise PairforgeError(f"{out}/{MANIFEST} is unreadable; {fix}") from None
+    actual = file_entries(out, PUBLISHED)
+    for p in sorted(set(listed) | set(actual)):
+        if p not in actual:
+            why = f"{p} is missing"
+        elif p not in listed:
+            why = f"{p} is not in the manifest"
+        elif (actual[p]["size"], actual[p]["sha256"]) != listed[p]:
+            why = f"{p} changed since the build"
+        else:
+            continue
+        raise PairforgeError(f"{out} does not match its {MANIFEST} ({why}); {fix}")
+    return manifest

@@ -1,0 +1,166 @@
+"""A build's result is published whole (manifest last); a killed build's folder is refused by push,
+train-ipo and inspect; one build per folder (flock); a batch whose every row is dropped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ALICE, REPO, tiny_recipe, write_recipe
+from pairforge.cli import cli
+from pairforge.pipeline.build import run_build
+from pairforge.pipeline.publish import LOCK, MANIFEST, KILL_ENV, verify
+from pairforge.recipe import recipe_from_dict
+
+DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
+
+
+def build_cli(recipe, *args, env=None, check=False):
+    return subprocess.run([sys.executable, "-m", "pairforge.cli", "build", str(recipe), "-q", *args],
+                          capture_output=True, text=True, check=check, cwd=REPO, env={**os.environ, **(env or {})})
+
+
+def remote_state(hub, repo):
+    state = hub.state.repos[("dataset", repo)]
+    return dict(state.refs), len(state.commits), sorted(state.commits[state.refs["main"]].files)
+
+
+@pytest.mark.parametrize("point", ["finalise", "publish:data", "publish:stats.json"])
+def test_killed_rebuild_is_refused_then_a_rerun_publishes(hub, tiny_model, tmp_path, point):
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, out))
+    build_cli(recipe, check=True)
+    verify(out)
+    repo = f"alice/kill-{uuid.uuid4().hex[:8]}"
+    assert CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE]).exit_code == 0
+    before = remote_state(hub, repo)
+    assert "data/test-00000-of-00001.parquet" in before[2]
+
+    # a changed rebuild (--fresh), killed while its result is being published
+    killed = build_cli(recipe, "--fresh", "--set", "split.test_size=0.5", env={KILL_ENV: point})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / MANIFEST).exists()
+    res = CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE])
+    assert res.exit_code == 1 and "pairforge build" in res.output and "Traceback" not in res.output
+    assert remote_state(hub, repo) == before  # nothing uploaded, nothing deleted
+    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(out), "--model", tiny_model,
+                                   "--output-dir", str(tmp_path / "ipo"), "--set", "max_steps=1"])
+    assert res.exit_code == 1 and MANIFEST in res.output, res.output
+    assert CliRunner().invoke(cli, ["inspect", str(out)]).exit_code == 1
+
+    done = build_cli(recipe, "--set", "split.test_size=0.5")
+    assert done.returncode == 0, done.stderr
+    manifest = verify(out)
+    assert set(manifest["files"]) >= {"stats.json", "recipe.yaml", "README.md", "data/train-00000-of-00001.parquet"}
+    assert not (out / "_work" / "publish").exists()
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["fingerprint"] == manifest["fingerprint"]
+    assert CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE]).exit_code == 0
+    assert MANIFEST in remote_state(hub, repo)[2]
+
+
+def test_tampered_folder_is_refused(built_folder):
+    (built_folder / "data" / "extra-00000-of-00001.parquet").write_bytes(b"x")
+    with pytest.raises(Exception, match="extra-00000-of-00001.parquet is not in the manifest"):
+        verify(built_folder)
+    (built_folder / "data" / "extra-00000-of-00001.parquet").unlink()
+    verify(built_folder)
+    stats = built_folder / "stats.json"
+    stats.write_text(stats.read_text().replace('"rows_read"', '"rows_read" ', 1))
+    with pytest.raises(Exception, match="stats.json changed since the build"):
+        verify(built_folder)
+    (built_folder / MANIFEST).write_text("{not json")
+    with pytest.raises(Exception, match="unreadable"):
+        verify(built_folder)
+
+
+@pytest.fixture
+def built_folder(tiny_model, tmp_path):
+    out = tmp_path / "b"
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO}, out)), quiet=True)
+    return out
+
+
+def test_push_deletes_only_what_its_previous_manifest_listed(hub, tiny_model, tmp_path):
+    out = tmp_path / "out"
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO}, out)), quiet=True)
+    repo = f"alice/del-{uuid.uuid4().hex[:8]}"
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=ALICE)
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"mine", path_in_repo="data/owner-notes.parquet", repo_id=repo, repo_type="dataset")
+    assert CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE]).exit_code == 0
+    # a rebuild without a test split: the old test file (listed by the pushed manifest) goes, the owner's stays
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO}, out, split={"test_size": 0.0})), fresh=True,
+              quiet=True)
+    res = CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE, "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["delete"] == ["data/test-00000-of-00001.parquet"]
+    files = set(api.list_repo_files(repo, repo_type="dataset"))
+    assert "data/owner-notes.parquet" in files and "data/test-00000-of-00001.parquet" not in files
+
+
+def test_second_build_into_a_locked_folder_is_refused_and_a_killed_holder_leaves_no_lock(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, out))
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from pairforge.pipeline.publish import lock_output\n"
+                               f"with lock_output(Path({str(out)!r})):\n print('locked', flush=True); time.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        res = build_cli(recipe)
+        assert res.returncode == 1 and "Traceback" not in res.stderr
+        assert f"in use by another pairforge build (pid {holder.pid})" in res.stderr
+        assert not (out / "_work").exists()  # refused before touching anything
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (out / LOCK).exists()
+    assert build_cli(recipe).returncode == 0  # the OS released the dead holder's lock
+    verify(out)
+
+
+def test_batch_where_every_row_is_dropped(tiny_model, tmp_path):
+    """One short prompt among over-long ones, one prompt per shard: the all-dropped shards used to
+    crash the post filter (ArrowInvalid: Invalid null value)."""
+    src = tmp_path / "s.jsonl"
+    rows = [{"prompt": "hi there", "response": "hello"}] + [
+        {"prompt": f"word {i} " * 200, "response": "ok"} for i in range(3)]
+    src.write_text("\n".join(json.dumps(r) for r in rows))
+    r = tiny_recipe(tiny_model, {"path": str(src)}, tmp_path / "out", generation={"shard_size": 1},
+                    weak_model={"max_prompt_tokens": 50, "batch_size": 1}, dedupe={"near": {"enabled": False}})
+    s = run_build(recipe_from_dict(r), quiet=True)
+    assert s["drops"]["generate"] == {"prompt_too_long": 3}
+    assert s["rows_written"] == 1
+    import pyarrow.parquet as pq
+
+    ex = pq.read_table(tmp_path / "out" / "excluded" / "generate.parquet")
+    assert ex["reason"].to_pylist() == ["prompt_too_long"] * 3
+
+
+def test_server_refusing_every_prompt_of_a_shard(tiny_model, tmp_path):
+    from fakeopenai import FakeOpenAI
+
+    server = FakeOpenAI()
+    try:
+        src = tmp_path / "s.jsonl"
+        rows = [{"prompt": "fine prompt", "response": "an answer here"}] + [
+            {"prompt": f"REFUSE number {i}", "response": "ok"} for i in range(3)]
+        src.write_text("\n".join(json.dumps(r) for r in rows))
+        r = tiny_recipe(tiny_model, {"path": str(src)}, tmp_path / "out", generation={"shard_size": 1},
+                        weak_model={"model": "served", "backend": "openai",
+                                    "openai": {"base_url": server.url, "max_retries": 0}},
+                        dedupe={"near": {"enabled": False}}, filters={"max_similarity": None})
+        s = run_build(recipe_from_dict(r), quiet=True)
+    finally:
+        server.stop()
+    assert s["drops"]["generate"] == {"server_refused": 3} and s["rows_written"] == 1
