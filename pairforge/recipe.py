@@ -19,6 +19,7 @@ import yaml
 
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
+from .output_section import Output, validate_output
 
 
 @dataclass
@@ -180,17 +181,6 @@ class Split:
 
 
 @dataclass
-class Output:
-    dir: str = _f("out/demo", fp=False)
-    format: Literal["conversational", "standard"] = _f("conversational")
-    card: bool = _f(True, fp=False, help="render the dataset card (README.md) into the output folder")
-    license: Optional[str] = _f(None, fp=False, help="card license (SPDX id as the Hub spells it); default 'other'")
-    language: list = _f(["en"], fp=False)
-    pretty_name: Optional[str] = _f(None, fp=False)
-    repo: Optional[str] = _f(None, fp=False, help="Hub repo for `pairforge push` when --repo is not given")
-
-
-@dataclass
 class Recipe:
     source: Source = _f(Source)
     weak_model: WeakModel = _f(WeakModel)
@@ -240,6 +230,7 @@ def _validate_cross(r: Recipe) -> None:
             raise RecipeError(f"decontaminate.sets[{i}]: give exactly one of path or hub")
         sets.append(ev)
     r.decontaminate.sets = sets
+    validate_output(r.output, r.weak_model.backend, r.base_dir)
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
