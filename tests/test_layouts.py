@@ -186,4 +186,4 @@ def test_readme_and_card_give_the_same_axolotl_yaml(builds, fmt):
                  *(f"{k}: {v}" for k, v in documented_axolotl_yaml(fmt, "x")["datasets"][0].items()
                    if k.startswith("field_"))):
         assert line in card and line in readme, line
-    assert card.count("type: ") == 1  # the card shows its own layout's config only
+    assert card.count("\n    type: ") == 1  # the card shows its own layout's axolotl config only

@@ -75,7 +75,9 @@ def weak_model_facts(stats: dict) -> dict:
         shown = f"`{name}` (served over an OpenAI-compatible API)"
     else:
         shown = f"[{name}](https://huggingface.co/{name})" + (f" (revision `{wm['revision']}`)" if wm.get("revision") else "")
-    short = builtin["upstream"] if builtin else Path(name.rstrip("/")).name if digest.startswith("local:") else name
+    short = builtin["upstream"] if builtin else name
+    if digest.startswith("local:"):
+        short = f"{Path(name.rstrip('/')).name} {digest.split(':', 1)[1][:8]}"
     return {"shown": shown, "short": short, "license": builtin["license"] if builtin else None}
 
 
