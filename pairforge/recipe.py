@@ -15,6 +15,7 @@ from typing import Literal, Optional
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
 from .fingerprint import dump_resolved, fingerprint  # noqa: F401  (the recipe's API)
+from .output_section import Output, validate_output
 
 
 @dataclass
@@ -194,17 +195,6 @@ class Split:
 
 
 @dataclass
-class Output:
-    dir: str = _f("out/demo", fp=False)
-    format: Literal["conversational", "standard"] = _f("conversational")
-    card: bool = _f(True, fp=False, help="render the dataset card (README.md) into the output folder")
-    license: Optional[str] = _f(None, fp=False, help="card license (SPDX id as the Hub spells it); default 'other'")
-    language: list = _f(["en"], fp=False)
-    pretty_name: Optional[str] = _f(None, fp=False)
-    repo: Optional[str] = _f(None, fp=False, help="Hub repo for `pairforge push` when --repo is not given")
-
-
-@dataclass
 class Recipe:
     source: Source = _f(Source)
     weak_model: WeakModel = _f(WeakModel)
@@ -273,6 +263,7 @@ def _validate_judge(r: Recipe) -> None:
         raise RecipeError(f"judge.llm.sampling.n: the judge answers once per order, must be 1, got {j.llm.sampling.n}")
     if j.kind == "llm" and j.llm.backend == "openai" and not j.llm.openai.base_url:
         raise RecipeError("judge.llm.openai.base_url: required with backend 'openai'")
+    validate_output(r.output, r.weak_model.backend, r.base_dir)
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:

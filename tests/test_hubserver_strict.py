@@ -362,8 +362,6 @@ def test_pairforge_card_is_accepted_by_the_strict_hub(strict_hub, built):
     assert checks and all(c["errors"] == [] for c in checks), checks
 
 
-@pytest.mark.xfail(strict=True, reason="pairforge's default card says `license: other` without license_name / "
-                                       "license_link (pairforge/card.py OWNER_DEFAULTS): the Hub warns")
 def test_pairforge_card_draws_no_hub_warnings(strict_hub, built):
     res, checks = push_and_check(strict_hub, built)
     assert res.exit_code == 0, res.output

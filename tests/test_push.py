@@ -72,7 +72,7 @@ def test_card_parses_and_its_figures_equal_stats(hub, built):
     assert f"| read | {stats['rows_read']} |" in text
     for f in stats["funnel"]:
         assert f"| {f['stage']} | {f['rows']} |" in text
-    assert stats["fingerprint"] in text and stats["weak_model"]["upstream"] in text
+    assert stats["fingerprint"] in text and stats["weak_model"]["digest"].split(":", 1)[1] in text  # a digest, never a local path
     assert f'load_dataset("{repo}")' in text
     lp = stats["lengths"]["rejected"]
     assert f"| rejected | {lp['mean']} | {lp['p50']} | {lp['p90']} | {lp['max']} |" in text

@@ -14,18 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from .card_facts import dataset_info, example, size_category, stage_settings, weak_model_facts
+from .plots import LENGTHS_PNG
+
 BEGIN, END = "<!-- pairforge:begin -->", "<!-- pairforge:end -->"
 GENERATED_KEYS = ("configs", "dataset_info", "size_categories", "task_categories", "source_datasets")
-OWNER_DEFAULTS = {"license": "other", "language": ["en"]}
+OWNER_DEFAULTS = {"license": "unknown", "language": ["en"]}
 BASE_TAGS = ["dpo", "ipo", "preference", "synthetic", "pairforge"]
-
-
-def size_category(n: int) -> str:
-    for hi, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                      (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
-        if n < hi:
-            return label
-    return "n>10M"
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
@@ -35,38 +30,6 @@ def split_front_matter(text: str) -> tuple[dict, str]:
             meta = yaml.safe_load(text[3:end]) or {}
             return (meta if isinstance(meta, dict) else {}), text[end + 4 :].lstrip("\n")
     return {}, text
-
-
-def _dataset_info(out_dir: Path) -> tuple[dict, list, dict]:
-    """(dataset_info block, configs block, split sizes) from the Parquet files."""
-    import datasets
-    import pyarrow.parquet as pq
-
-    splits, features, data_files = [], None, []
-    sizes = {}
-    for f in sorted((out_dir / "data").glob("*.parquet")):
-        split = f.name.split("-")[0]
-        meta = pq.ParquetFile(str(f)).metadata
-        features = features or datasets.Features.from_arrow_schema(pq.read_schema(str(f)))
-        splits.append({"name": split, "num_bytes": f.stat().st_size, "num_examples": meta.num_rows})
-        data_files.append({"split": split, "path": f"data/{split}-*"})
-        sizes[split] = meta.num_rows
-    total = sum(s["num_bytes"] for s in splits)
-    info = {"features": features._to_yaml_list() if features else [], "splits": splits,
-            "download_size": total, "dataset_size": total}
-    return info, [{"config_name": "default", "data_files": data_files}], sizes
-
-
-def _example(out_dir: Path) -> dict:
-    import pyarrow.parquet as pq
-
-    row = pq.read_table(str(sorted((out_dir / "data").glob("train-*.parquet"))[0])).slice(0, 1).to_pylist()[0]
-
-    def text(v):
-        return v[0]["content"] if isinstance(v, list) else v
-
-    prompt = row["prompt"] if isinstance(row["prompt"], list) else [{"role": "user", "content": row["prompt"]}]
-    return {"prompt": prompt, "chosen": text(row["chosen"]), "rejected": text(row["rejected"])}
 
 
 def jinja_env():
@@ -83,28 +46,51 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
     out_dir = Path(out_dir)
     stats = json.loads((out_dir / "stats.json").read_text())
     recipe = yaml.safe_load((out_dir / "recipe.yaml").read_text())
-    info, configs, sizes = _dataset_info(out_dir)
+    info, configs, sizes = dataset_info(out_dir)
     source_name = stats["source"]["hub"] or Path(stats["source"]["description"]).name
+    output = recipe.get("output", {})
+    weak = weak_model_facts(stats)
     lineage = stats.get("lineage")
 
-    pretty = recipe.get("output", {}).get("pretty_name") or f"{source_name} preference pairs ({stats['weak_model']['name']} rejections)"
+    pretty = output.get("pretty_name") or f"{source_name} preference pairs ({weak['short']} rejections)"
+    plot = LENGTHS_PNG if (out_dir / LENGTHS_PNG).is_file() else None
     body = jinja_env().get_template("dataset_card.md.j2").render(
-        s=stats, r=_Attr(recipe), repo_id=repo_id or str(out_dir), pretty_name=pretty, source_name=source_name,
-        weak_name=stats["weak_model"]["name"], example=_example(out_dir), lineage=lineage and _Attr(lineage))
+        s=stats, r=_Attr(recipe), repo_id=repo_id or f"path/to/{out_dir.name}", pretty_name=pretty,
+        source_name=source_name, weak=weak, weak_name=weak["short"], example=example(out_dir),
+        lineage=lineage and _Attr(lineage), layout=output.get("format", "conversational"),
+        settings=stage_settings(recipe), plot=plot, extra_columns=_extra_columns(info, output), license=output.get("license") or OWNER_DEFAULTS["license"])
+    meta = _metadata(stats, output, pretty, sizes, configs, info)
+    return _merge(meta, body, existing)
 
-    old_meta, old_body = split_front_matter(existing or "")
-    meta = {
-        "license": recipe.get("output", {}).get("license") or OWNER_DEFAULTS["license"],
-        "language": recipe.get("output", {}).get("language") or OWNER_DEFAULTS["language"],
+
+def _extra_columns(info: dict, output: dict) -> list[str]:
+    from ..pipeline.layouts import layout_columns
+
+    own = layout_columns(output.get("format", "conversational"))
+    return [f["name"] for f in info["features"] if f["name"] not in own]
+
+
+def _metadata(stats: dict, output: dict, pretty: str, sizes: dict, configs: list, info: dict) -> dict:
+    meta = {"license": output.get("license") or OWNER_DEFAULTS["license"]}
+    if meta["license"] == "other":
+        meta["license_name"], meta["license_link"] = output.get("license_name"), output.get("license_link")
+    meta.update({
+        "language": output.get("language") or OWNER_DEFAULTS["language"],
         "pretty_name": pretty,
         "size_categories": [size_category(sum(sizes.values()))],
         "task_categories": ["text-generation"],
         "tags": list(BASE_TAGS),
-    }
+    })
     if stats["source"]["hub"]:
         meta["source_datasets"] = [stats["source"]["hub"]]
     meta["configs"] = configs
     meta["dataset_info"] = info
+    return meta
+
+
+def _merge(meta: dict, body: str, existing: str | None) -> str:
+    """The new card: generated metadata and body, with the owner's metadata and prose kept."""
+    old_meta, old_body = split_front_matter(existing or "")
     for k, v in old_meta.items():
         if k == "tags":
             meta["tags"] = meta["tags"] + [t for t in (v or []) if t not in meta["tags"]]

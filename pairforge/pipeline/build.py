@@ -178,18 +178,19 @@ def write_splits(plan: Plan, store, n_shards: int, ids: set[str]) -> dict:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .writers import SplitWriter, test_ids, to_output_table
+    from .layouts import prompt_renderer, to_output_table
+    from .writers import SplitWriter, test_ids
 
     test = test_ids(ids, plan.recipe.split.test_size, plan.recipe.split.seed)
-    fmt = plan.recipe.output.format
+    fmt, render = plan.recipe.output.format, prompt_renderer(plan.recipe.output, plan.model_ref)
     writer = SplitWriter(plan.stage or plan.out)
     for i in range(n_shards):
         t = store.read_finished(i)
         if not t.num_rows:
             continue
         is_test = pa.array([x in test for x in t["id"].to_pylist()], pa.bool_())
-        writer.write("train", to_output_table(t.filter(pc.invert(is_test)), fmt))
-        writer.write("test", to_output_table(t.filter(is_test), fmt))
+        writer.write("train", to_output_table(t.filter(pc.invert(is_test)), fmt, render))
+        writer.write("test", to_output_table(t.filter(is_test), fmt, render))
     return writer.close()
 
 
@@ -268,6 +269,9 @@ def write_metadata(plan: Plan) -> dict:
     result = plan.stats.to_dict()
     if plan.recipe.output.card:
         from ..hub.card import render_card
+        from ..hub.plots import write_length_plot
+
+        write_length_plot(out)
 
         atomic_write_text(out / "README.md", render_card(out, repo_id=str(plan.out)))
     result["output_dir"] = str(plan.out)

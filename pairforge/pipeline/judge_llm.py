@@ -18,7 +18,6 @@ import re
 
 from ..recipe import Judge as JudgeConfig
 from .generate import prompt_limit, row_seed
-from .writers import render_plain
 
 PROMPT = """You are comparing two answers to the same request. Judge which answer is more helpful, \
 correct and complete for the request. Ignore the order in which the answers are shown and their length.
@@ -37,6 +36,14 @@ Explain your reasoning briefly, then end your reply with exactly one line: "Verd
 
 VERDICT = re.compile(r"verdict:\s*(a|b|tie)\.?", re.IGNORECASE)
 OUTCOME = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+
+
+def render_plain(messages: list[dict]) -> str:
+    """The request as the judge reads it: the user's text alone for a one-turn prompt, else every
+    turn labelled ('System: ...', 'User: ...', 'Assistant: ...')."""
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
 def judge_messages(prompt: list[dict], answer_a: str, answer_b: str) -> list[dict]:

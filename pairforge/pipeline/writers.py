@@ -1,4 +1,5 @@
-"""Writing the dataset folder: the deterministic split, Parquet splits under data/, excluded rows."""
+"""Writing the dataset folder: the deterministic split, Parquet splits under data/, excluded rows.
+The published columns (the output layouts) are made in layouts.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 
 
 SPLIT_FILE = "data/{split}-00000-of-00001.parquet"
-SCORE_COLUMNS = ("chosen_score", "rejected_score", "score_margin", "judge_truncated")
 
 
 def test_ids(ids: set[str], test_size: float, seed: int) -> set[str]:
@@ -23,49 +23,6 @@ def test_ids(ids: set[str], test_size: float, seed: int) -> set[str]:
     n_test = min(len(ids) - 1, max(1, math.ceil(test_size * len(ids))))
     ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
     return set(ranked[:n_test])
-
-
-def to_output_table(table, fmt: str):
-    """Shard rows -> the published columns (TRL's conversational or standard preference format)."""
-    import pyarrow as pa
-
-    from ..data.schemas import message_type
-
-    cols = {
-        "id": table["id"],
-        "source_index": table["source_index"],
-        "turn_index": table["turn_index"],
-        "sample_index": table["sample_index"],
-    }
-    prompts = table["prompt"].to_pylist()
-    chosen = table["chosen"].to_pylist()
-    rejected = table["rejected"].to_pylist()
-    if fmt == "conversational":
-        data = {
-            "prompt": pa.array(prompts, message_type()),
-            "chosen": pa.array([[{"role": "assistant", "content": c}] for c in chosen], message_type()),
-            "rejected": pa.array([[{"role": "assistant", "content": r}] for r in rejected], message_type()),
-        }
-    else:
-        data = {
-            "prompt": pa.array([render_plain(p) for p in prompts], pa.string()),
-            "chosen": pa.array(chosen, pa.string()),
-            "rejected": pa.array(rejected, pa.string()),
-        }
-    for name in ("rejected_model", "rejected_finish_reason", "prompt_tokens", "chosen_tokens", "rejected_tokens"):
-        cols[name] = table[name]
-    for name in SCORE_COLUMNS:  # present when the build had a judge
-        if name in table.column_names:
-            cols[name] = table[name]
-    return pa.table({**data, **cols})
-
-
-def render_plain(messages: list[dict]) -> str:
-    """The standard format's prompt: the user's text alone for a one-turn prompt without a system
-    prompt, else every turn labelled ('System: ...', 'User: ...', 'Assistant: ...')."""
-    if len(messages) == 1:
-        return messages[0]["content"]
-    return "\n\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in messages)
 
 
 class SplitWriter:
