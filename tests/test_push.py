@@ -46,13 +46,14 @@ def test_push_then_load_dataset_by_repo_id(hub, built):
     repo = name()
     res = push([str(built), "--repo", repo])
     assert res.exit_code == 0, res.output
-    assert f"Pushed 6 file(s) to {repo}@main" in res.output  # data (2), card, recipe, stats, manifest
+    assert f"Pushed 7 file(s) to {repo}@main" in res.output  # data (2), plot, card, recipe, stats, manifest
     dd = datasets.load_dataset(repo)
     assert set(dd) == {"train", "test"}
     assert hub_rows(repo) == local_rows(built)
     assert hub_rows(repo, "test") == local_rows(built, "test")
     files = HfApi(token=ALICE).list_repo_files(repo, repo_type="dataset")
-    assert set(files) >= {"README.md", "recipe.yaml", "stats.json", "data/train-00000-of-00001.parquet"}
+    assert set(files) >= {"README.md", "recipe.yaml", "stats.json", "data/train-00000-of-00001.parquet",
+                          "images/lengths.png"}  # the card shows the plot by a relative link
     # one commit for everything (plus the repo's initial commit)
     repo_state = hub.state.repos[("dataset", repo)]
     assert len(repo_state.commits) == 2

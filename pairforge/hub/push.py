@@ -68,7 +68,7 @@ def _local_files(out_dir: Path) -> dict:
             f"{out_dir} is not a pairforge build folder (no data/*.parquet or stats.json); run: pairforge build RECIPE"
         )
     listed = verify(out_dir)["files"]
-    files = {p: (out_dir / p).read_bytes() for p in sorted(listed) if p.startswith("data/")}
+    files = {p: (out_dir / p).read_bytes() for p in sorted(listed) if p.startswith(("data/", "images/"))}
     for name in ("recipe.yaml", "stats.json"):
         files[name] = (out_dir / name).read_bytes()
     return files

@@ -273,6 +273,6 @@ def write_metadata(plan: Plan) -> dict:
 
         write_length_plot(out)
 
-        atomic_write_text(out / "README.md", render_card(out, repo_id=str(plan.out)))
+        atomic_write_text(out / "README.md", render_card(out, repo_id=f"path/to/{plan.out.name}"))  # no local path
     result["output_dir"] = str(plan.out)
     return result

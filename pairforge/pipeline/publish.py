@@ -1,6 +1,6 @@
 """Publishing a build's result whole, and one build at a time per output folder.
 
-A build writes data/, excluded/, stats.json, recipe.yaml and README.md into a staging folder
+A build writes data/, excluded/, images/, stats.json, recipe.yaml and README.md into a staging folder
 (`_work/publish/`), removes the old manifest, swaps the staged files into place, and writes
 `pairforge.manifest.json` LAST: every final file with its size and sha256, the fingerprint and
 the pairforge version. A folder whose manifest is missing or does not match its files is not a
@@ -25,7 +25,7 @@ from ..io import atomic_write_json
 MANIFEST = "pairforge.manifest.json"
 LOCK = ".pairforge.lock"
 STAGE = Path("_work") / "publish"
-PUBLISHED = ("data", "excluded", "stats.json", "recipe.yaml", "README.md")
+PUBLISHED = ("data", "excluded", "images", "stats.json", "recipe.yaml", "README.md")
 KILL_ENV = "PAIRFORGE_TEST_KILL_AT"
 
 
