@@ -38,7 +38,11 @@ def cli():
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run generation here, or on Ray Data workers (pip install 'pairforge[ray]').")
 @click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
-def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
+@click.option("--dry-run", is_flag=True, help="Run every stage up to generation, report counts, tokens and an "
+              "estimate of generation time; write nothing.")
+@click.option("--dry-run-sample", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Prompts to generate for the dry run's time estimate (0: no estimate).")
+def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample):
     """Build a preference dataset from RECIPE (default: the built-in demo recipe).
 
     A rerun of the same recipe resumes: finished generation shards are kept.
@@ -47,6 +51,12 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
     from .recipe import load_recipe
 
     r = load_recipe(recipe, list(overrides))
+    if dry_run:
+        from .pipeline.dry_run import format_dry_run, run_dry_run
+
+        report = run_dry_run(r, sample=dry_run_sample, quiet=quiet)
+        click.echo(json.dumps(report, indent=2) if as_json else format_dry_run(report))
+        return
     summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
