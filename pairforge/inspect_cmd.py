@@ -34,6 +34,12 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
 
 
+def inspect_json(target: str, split: str, stats: dict, rows: list[dict]) -> dict:
+    """What `inspect` shows, as one JSON-ready dict."""
+    keys = ("rows_read", "rows_written", "splits", "funnel", "drops", "drops_total", "lengths")
+    return {"target": target, "split": split, **{k: stats.get(k) for k in keys}, "samples": rows}
+
+
 def _text(v) -> str:
     if isinstance(v, list):
         return "\n".join(f"[{m['role']}] {m['content']}" for m in v)
