@@ -124,3 +124,17 @@ def test_recipe_errors(tmp_path):
     with pytest.raises(RecipeError, match="openai"):
         recipe_from_dict(_recipe("m", tmp_path, backend="openai", system_prompt="x",
                                  openai={"base_url": "http://127.0.0.1:9/v1"}))
+
+
+def test_vllm_renders_through_the_same_chat_module(tiny_model, tmp_path):
+    from pairforge.backends import make_backend
+    from pairforge.backends.vllm_backend import vllm_status
+
+    if not vllm_status()[0]:
+        pytest.skip(f"vLLM not usable: {vllm_status()[1]}")
+    r = recipe_from_dict(_recipe(tiny_model, tmp_path / "out", backend="vllm", system_prompt="Be kind.",
+                                 chat_template=BRACKETS, vllm={"max_model_len": 512}))
+    backend = make_backend(r.weak_model)
+    assert backend._render([CONV]) == ["[system]Be kind.\n[user]hi\n[assistant]"]
+    assert backend.prompt_token_counts([CONV])[0] == len(_tokenizer(tiny_model)("[system]Be kind.\n[user]hi\n[assistant]",
+                                                                                 add_special_tokens=False)["input_ids"])
