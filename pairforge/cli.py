@@ -22,7 +22,7 @@ class _Group(click.Group):
             sys.exit(e.exit_code)
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings=dict(help_option_names=["-h", "--help"]))
 @click.version_option(__version__, prog_name="pairforge")
 def cli():
     """Turn an SFT dataset into a preference dataset (chosen = the data's own answer,
@@ -38,7 +38,11 @@ def cli():
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run generation here, or on Ray Data workers (pip install 'pairforge[ray]').")
 @click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
-def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
+@click.option("--dry-run", is_flag=True, help="Run every stage up to generation, report counts, tokens and an "
+              "estimate of generation time; write nothing.")
+@click.option("--dry-run-sample", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Prompts to generate for the dry run's time estimate (0: no estimate).")
+def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample):
     """Build a preference dataset from RECIPE (default: the built-in demo recipe).
 
     A rerun of the same recipe resumes: finished generation shards are kept.
@@ -47,6 +51,12 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address):
     from .recipe import load_recipe
 
     r = load_recipe(recipe, list(overrides))
+    if dry_run:
+        from .pipeline.dry_run import format_dry_run, run_dry_run
+
+        report = run_dry_run(r, sample=dry_run_sample, quiet=quiet)
+        click.echo(json.dumps(report, indent=2) if as_json else format_dry_run(report))
+        return
     summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -94,8 +104,16 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
     else:
         where = result["pr_url"] or f"{repo}@{result['revision']}"
         click.echo(f"Pushed {len(result['upload'])} file(s) to {where} (commit {result['commit'][:12]}).")
-        click.echo(f"Load it: datasets.load_dataset({repo!r}" +
-                   (f", revision={result['revision']!r})" if result["revision"] != "main" else ")"))
+        load_rev = pr_revision(result["pr_url"]) or result["revision"]
+        click.echo(f"Load it: datasets.load_dataset({repo!r}" + (f", revision={load_rev!r})" if load_rev != "main" else ")"))
+
+
+def pr_revision(pr_url: str | None) -> str | None:
+    """The revision that loads a pull request's files: refs/pr/N for .../discussions/N."""
+    import re
+
+    m = re.search(r"/discussions/(\d+)", pr_url or "")
+    return f"refs/pr/{m.group(1)}" if m else None
 
 
 @cli.command()
@@ -104,13 +122,17 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
 @click.option("--split", default="train", show_default=True)
 @click.option("--revision", help="Hub revision (for a repo id).")
 @click.option("--token", help="Hub token for a private repo.")
-def inspect(target, samples, split, revision, token):
+@click.option("--json", "as_json", is_flag=True, help="Print funnel, drops, lengths and the sample pairs as JSON.")
+def inspect(target, samples, split, revision, token, as_json):
     """Show the funnel, length stats and sample pairs of TARGET (a build folder or a Hub repo id)."""
-    from rich.console import Console
-
-    from .inspect_cmd import load_for_inspect, render
+    from .inspect_cmd import inspect_json, load_for_inspect, render
 
     stats, rows = load_for_inspect(target, samples, split, token=token, revision=revision)
+    if as_json:
+        click.echo(json.dumps(inspect_json(target, split, stats, rows), indent=2, ensure_ascii=False, default=str))
+        return
+    from rich.console import Console
+
     render(stats, rows, Console())
 
 

@@ -36,6 +36,8 @@ def fingerprint(recipe, source_digest: str, model_digest: str) -> str:
     view["source"].pop("path", None)
     view["source_digest"] = source_digest
     view["weak_model"]["model"] = model_digest
+    for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
+        view["weak_model"] = {k: v for k, v in view["weak_model"].items() if k != key or v is not None}
     _strip_credentials(view)
     blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

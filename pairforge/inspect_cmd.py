@@ -46,6 +46,12 @@ def looks_local(target: str) -> bool:
             or Path(target.split("/")[0]).exists())
 
 
+def inspect_json(target: str, split: str, stats: dict, rows: list[dict]) -> dict:
+    """What `inspect` shows, as one JSON-ready dict."""
+    keys = ("rows_read", "rows_written", "splits", "funnel", "drops", "drops_total", "lengths")
+    return {"target": target, "split": split, **{k: stats.get(k) for k in keys}, "samples": rows}
+
+
 def _text(v) -> str:
     if isinstance(v, list):
         return "\n".join(f"[{m['role']}] {m['content']}" for m in v)

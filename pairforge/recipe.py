@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
+from .chat_options import check_chat_options
 from .errors import RecipeError
 from .fingerprint import dump_resolved, fingerprint  # noqa: F401  (the recipe's API)
 from .output_section import Output, validate_output
@@ -82,6 +83,8 @@ class WeakModel:
     device: str = _f("auto", fp=False, help="auto, cpu, cuda, cuda:N")
     batch_size: int = _f(16, _gt(0))
     max_prompt_tokens: Optional[int] = _f(None, _gt(0), help="drop prompts longer than this (default: model context minus max_tokens)")
+    system_prompt: Optional[str] = _f(None, help="weak model only: null keeps the conversation's (or the template's default); text replaces it; none drops both")
+    chat_template: Optional[str] = _f(None, help="Jinja chat template or a file with one, instead of the model's (needed by base models)")
     sampling: Sampling = _f(Sampling)
     vllm: VLLMOptions = _f(VLLMOptions)
     openai: OpenAIOptions = _f(OpenAIOptions)
@@ -235,6 +238,7 @@ def _validate_cross(r: Recipe) -> None:
         raise RecipeError("weak_model.sampling.n: samples at temperature 0 are identical (greedy); set n: 1 or a temperature above 0")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
         raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
+    check_chat_options(r)
     near = r.dedupe.near
     if near.num_perm % near.bands:
         raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")

@@ -6,6 +6,7 @@ from ..errors import PairforgeError
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
+from .chat import renderer_for
 
 def pick_device(requested: str) -> str:
     import torch
@@ -42,10 +43,7 @@ class TransformersBackend:
                 "or the built-in smollm2-135m-instruct"
             ) from None
         self.model.to(self.device).eval()
-        if self.tokenizer.chat_template is None:
-            raise PairforgeError(
-                f"weak_model.model: {ref.name!r} has no chat template; use an instruct/chat model"
-            )
+        self.chat = renderer_for(self.tokenizer, cfg, ref.name)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -57,9 +55,7 @@ class TransformersBackend:
     # ------------------------------------------------------------------ tokens
 
     def _render(self, prompts: list[list[dict]]) -> list[str]:
-        return [
-            self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts
-        ]
+        return self.chat.render(prompts)
 
     def prompt_token_counts(self, prompts: list[list[dict]]) -> list[int]:
         enc = self.tokenizer(self._render(prompts), add_special_tokens=False)

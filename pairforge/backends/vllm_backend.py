@@ -9,6 +9,7 @@ import os
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
+from .chat import renderer_for
 
 
 def _quiet_logs() -> None:
@@ -70,10 +71,11 @@ class VLLMBackend:
             engine["gpu_memory_utilization"] = opts.gpu_memory_utilization
         self.llm = LLM(**engine)
         self.tokenizer = self.llm.get_tokenizer()
+        self.chat = renderer_for(self.tokenizer, cfg, ref.name)
         self.context_length = self.llm.llm_engine.model_config.max_model_len
 
     def _render(self, prompts):
-        return [self.tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        return self.chat.render(prompts)
 
     def prompt_token_counts(self, prompts):
         return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in self._render(prompts)]

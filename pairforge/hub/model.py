@@ -11,9 +11,11 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
+    from ..lineage import record_hub_id
     from .card import jinja_env
 
-    card = jinja_env().get_template("model_card.md.j2").render(s=summary, cfg=cfg,
+    lineage = record_hub_id(out, cfg.push_to_hub)  # travels with the model: pairforge_lineage.json
+    card = jinja_env().get_template("model_card.md.j2").render(s=summary, cfg=cfg, base_model=lineage.get("base_model_hub"),
                                                                dataset_is_hub=not Path(cfg.dataset).is_dir())
     (out / "README.md").write_text(card)
     api = HfApi(token=token)

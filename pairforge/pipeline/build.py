@@ -255,7 +255,7 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
             "executor": executor,
         },
     }
-    lineage = dataset_lineage_entry(wm.model)
+    lineage = dataset_lineage_entry(wm.model, wm.revision) if wm.backend != "openai" else None
     if lineage:  # SPIN-style: the weak model was trained by train-ipo on an earlier set
         extra["lineage"] = lineage
     return extra

@@ -1,0 +1,79 @@
+"""Small CLI behaviours: -h everywhere, inspect --json, progress in log files, the PR revision
+after push --create-pr."""
+
+import io
+import json
+import uuid
+
+import datasets
+import pytest
+from click.testing import CliRunner
+
+from conftest import ALICE, REPO, tiny_recipe
+from pairforge.cli import cli, pr_revision
+from pairforge.pipeline.build import run_build
+from pairforge.pipeline.progress import Progress
+from pairforge.recipe import recipe_from_dict
+
+DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
+
+
+@pytest.fixture(scope="module")
+def built(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "out"
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO, "limit": 12}, out, split={"test_size": 0.0})),
+              quiet=True)
+    return out
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in ["build", "push", "inspect", "train-ipo", "recipe"])])
+def test_short_help_on_every_command(command):
+    assert set(cli.commands) == {"build", "push", "inspect", "train-ipo", "recipe"}
+    short, long = CliRunner().invoke(cli, [*command, "-h"]), CliRunner().invoke(cli, [*command, "--help"])
+    assert short.exit_code == 0 and short.output.startswith("Usage:") and short.output == long.output
+
+
+def test_inspect_json(built):
+    res = CliRunner().invoke(cli, ["inspect", str(built), "--json", "-n", "2"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    stats = json.loads((built / "stats.json").read_text())
+    assert got["funnel"] == stats["funnel"] and got["drops"] == stats["drops"] and got["lengths"] == stats["lengths"]
+    assert len(got["samples"]) == 2 and got["samples"][0]["rejected"][0]["role"] == "assistant"
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_writes_plain_lines_when_not_a_terminal():
+    log = io.StringIO()
+    p = Progress(total=10, quiet=False, stream=log, interval=0)
+    p.batch(4, 40)
+    p.batch(6, 60)
+    p.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and lines[0].startswith("generate: 4/10 prompts, 40 tokens")
+    assert lines[-1].startswith("generate: 10/10 prompts, 100 tokens")
+    quiet = io.StringIO()
+    q = Progress(total=10, quiet=True, stream=quiet, interval=0)
+    q.batch(10, 5)
+    q.close()
+    assert quiet.getvalue() == ""
+    tty = _Tty()
+    t = Progress(total=10, quiet=False, stream=tty)
+    t.batch(10, 5)
+    t.close()
+    assert "\r" in tty.getvalue() and "10/10" in tty.getvalue()  # a tqdm bar on a terminal
+
+
+def test_push_create_pr_names_the_pr_revision(hub, built):
+    assert pr_revision("http://hub/datasets/a/b/discussions/12") == "refs/pr/12" and pr_revision(None) is None
+    repo = f"alice/small-{uuid.uuid4().hex[:6]}"
+    assert CliRunner().invoke(cli, ["push", str(built), "--repo", repo, "--token", ALICE, "--revision", "v1"]).exit_code == 0
+    res = CliRunner().invoke(cli, ["push", str(built), "--repo", repo, "--token", ALICE, "--create-pr"])
+    assert res.exit_code == 0, res.output
+    assert f"Load it: datasets.load_dataset('{repo}', revision='refs/pr/1')" in res.output
+    rows = datasets.load_dataset(repo, split="train", revision="refs/pr/1", token=ALICE)
+    assert rows.num_rows == json.loads((built / "stats.json").read_text())["rows_written"]
