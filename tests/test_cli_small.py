@@ -26,9 +26,9 @@ def built(tiny_model, tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in ["build", "push", "inspect", "train-ipo", "recipe"])])
+@pytest.mark.parametrize("command", [[], *([c] for c in ["build", "push", "inspect", "train-ipo", "recipe", "spin"])])
 def test_short_help_on_every_command(command):
-    assert set(cli.commands) == {"build", "push", "inspect", "train-ipo", "recipe"}
+    assert set(cli.commands) == {"build", "push", "inspect", "train-ipo", "recipe", "spin"}
     short, long = CliRunner().invoke(cli, [*command, "-h"]), CliRunner().invoke(cli, [*command, "--help"])
     assert short.exit_code == 0 and short.output.startswith("Usage:") and short.output == long.output
 
