@@ -2,15 +2,15 @@
 
 Every section is a dataclass (the engine is config.py); `load_recipe` turns YAML (plus
 `--set a.b=value` overrides) into a validated `Recipe` or raises a `RecipeError` naming the
-field path. `fingerprint` hashes every field that changes the output.
+field path. fingerprints.py hashes the fields that change the output (generation and finish apart).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import math
 import re
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -19,6 +19,15 @@ import yaml
 
 from .config import apply_overrides, build, coerce, field_ as _f, ge as _ge, gt as _gt, read_yaml_mapping, to_dict
 from .errors import RecipeError
+from .fingerprints import fingerprint, fingerprints  # noqa: F401  (the recipe's fingerprints)
+
+
+def _finish(default, *checks, **kw):
+    """A field read only after generation (post filters, split, output): changing it re-finishes
+    the build from the generated shards, it sends no prompt. Every other field is a generation field."""
+    f = _f(default, *checks, **kw)
+    f.metadata = types.MappingProxyType({**f.metadata, "stage": "finish"})
+    return f
 
 
 @dataclass
@@ -48,9 +57,22 @@ class Source:
 class Sampling:
     temperature: float = _f(0.8, _ge(0))
     top_p: float = _f(0.95, ("range_open_lo", 0, 1))
-    max_tokens: int = _f(256, _gt(0))
+    max_tokens: int | Literal["auto"] = _f(
+        "auto", help="tokens per answer; auto: sized per prompt from its chosen answer (auto_factor, auto_min)")
+    auto_factor: float = _f(1.5, _gt(0), help="auto: budget = max(auto_min, ceil(auto_factor * chosen tokens) + 16)")
+    auto_min: int = _f(64, _gt(0), help="auto: the smallest budget a prompt gets")
     n: int = _f(1, _gt(0))
     seed: int = _f(0, _ge(0))
+
+    def budget(self, chosen_tokens: int, room: int | None) -> int:
+        """A prompt's max_tokens. auto: the weak model gets room for an answer half again as long as the
+        reference (small models ramble; 1.5x lets most finish, so a truncated rejected is rare and truly
+        overlong), +16 for closing words, at least auto_min (a one-word reference still leaves room for
+        a sentence); never more than the context leaves (room)."""
+        if self.max_tokens != "auto":
+            return self.max_tokens
+        want = max(self.auto_min, math.ceil(self.auto_factor * chosen_tokens) + 16)
+        return want if room is None else min(room, want)
 
 
 @dataclass
@@ -113,7 +135,7 @@ class Bounds:
 class Lengths:
     prompt: Bounds = _f(Bounds)
     chosen: Bounds = _f(Bounds)
-    rejected: Bounds = _f(Bounds)
+    rejected: Bounds = _finish(Bounds)
 
 
 @dataclass
@@ -132,14 +154,17 @@ class Repetition:
 
 @dataclass
 class Filters:
-    empty: bool = _f(True, help="empty or whitespace-only chosen/rejected")
-    identical: bool = _f(True, help="rejected equal to chosen after normalising whitespace and case")
-    max_similarity: Optional[float] = _f(0.9, ("range", 0, 1), help="Jaccard of rejected's and chosen's word sets")
-    truncated: Literal["drop", "keep"] = _f("keep", help="rejected answers cut at max_tokens")
+    empty: bool = _finish(True, help="empty or whitespace-only chosen/rejected")
+    identical: bool = _finish(True, help="rejected equal to chosen after normalising whitespace and case")
+    max_similarity: Optional[float] = _finish(0.9, ("range", 0, 1), help="Jaccard of rejected's and chosen's word sets")
+    truncated: Literal["drop", "keep"] = _finish(
+        "drop", help="rejected answers cut at max_tokens (keep teaches 'unfinished = bad')")
     min_chosen_chars: int = _f(1, _ge(0))
     lengths: Lengths = _f(Lengths)
-    refusals: Refusals = _f(Refusals)
-    repetition: Repetition = _f(Repetition)
+    refusals: Refusals = _finish(Refusals)
+    repetition: Repetition = _finish(Repetition)
+    longer_wins_warn: float = _finish(0.8, ("range", 0, 1), fp=False, help="warn when 'the longer answer is chosen' "
+                                      "separates more than this share of the written pairs")
 
 
 @dataclass
@@ -154,6 +179,9 @@ class NearDedupeConfig:
 
 @dataclass
 class Dedupe:
+    key: Literal["user_turns", "prompt", "prompt_and_chosen"] = _f(
+        "user_turns", help="what exact and near dedupe compare: the user messages only (a shared system "
+        "prompt does not make questions duplicates), every prompt message, or the prompt and the chosen answer")
     exact: bool = _f(True, help="drop repeated prompts (normalised whitespace and case), keep the first")
     near: NearDedupeConfig = _f(NearDedupeConfig)
 
@@ -198,8 +226,8 @@ class Recipe:
     filters: Filters = _f(Filters)
     dedupe: Dedupe = _f(Dedupe)
     decontaminate: DecontaminateConfig = _f(DecontaminateConfig)
-    split: Split = _f(Split)
-    output: Output = _f(Output)
+    split: Split = _finish(Split)
+    output: Output = _finish(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
     base_dir: str = field(default=".", metadata={"internal": True, "fp": False})
 
@@ -225,6 +253,13 @@ def _validate_cross(r: Recipe) -> None:
         raise RecipeError("source.columns: format 'plain' needs columns.prompt and columns.response")
     if r.weak_model.backend == "openai" and not r.weak_model.openai.base_url:
         raise RecipeError("weak_model.openai.base_url: required with backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
+    mt = r.weak_model.sampling.max_tokens
+    if mt != "auto" and mt <= 0:
+        raise RecipeError(f"weak_model.sampling.max_tokens: must be > 0 or auto, got {mt!r}")
+    if mt == "auto" and r.weak_model.backend == "openai":
+        raise RecipeError("weak_model.sampling.max_tokens: auto sizes each answer from the chosen answer's tokens, and "
+                          "the openai backend has no tokenizer to count them; set a number, e.g. --set "
+                          "weak_model.sampling.max_tokens=512")
     near = r.dedupe.near
     if near.num_perm % near.bands:
         raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")
@@ -258,32 +293,6 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: s
 
 def demo_recipe_path() -> Path:
     return Path(__file__).parent / "demo" / "recipe.yaml"
-
-
-def _fp_view(obj) -> Any:
-    if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _fp_view(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("fp", True) and not f.metadata.get("internal")
-        }
-    if isinstance(obj, list):
-        return [_fp_view(x) for x in obj]
-    return obj
-
-
-def fingerprint(recipe: Recipe, source_digest: str, model_digest: str) -> str:
-    """Hash of every field that changes the output, plus the content of the data and the model.
-
-    The source path and the model name are replaced by digests of what they point at, so the
-    same data reached through another path gives the same fingerprint, and edited data does not.
-    """
-    view = _fp_view(recipe)
-    view["source"].pop("path", None)
-    view["source_digest"] = source_digest
-    view["weak_model"]["model"] = model_digest
-    blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def dump_resolved(recipe: Recipe) -> str:

@@ -19,9 +19,9 @@ from pathlib import Path
 from .. import __version__
 from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
-from ..recipe import Recipe, dump_resolved, fingerprint
+from ..recipe import Recipe, dump_resolved, fingerprints
 from .stage import run_stages
-from .stats import Stats, length_stats
+from .stats import LengthPicture, Stats, length_stats
 
 READ_BATCH = 1000
 
@@ -34,7 +34,8 @@ class Plan:
     normalise: object
     backend_note: str
     model_ref: object
-    fingerprint: str
+    fingerprint: str  # combined; the shard store is keyed by fingerprints["generation"] alone
+    fingerprints: dict = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
 
 
@@ -55,8 +56,8 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     if note and not quiet:
         print(f"backend: {wm.backend} ({note})", file=sys.stderr)
     ref = resolve_weak_model(wm)
-    fp = fingerprint(recipe, loaded.digest, ref.digest)
-    return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fp, stats)
+    fps = fingerprints(recipe, loaded.digest, ref.digest)
+    return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fps["combined"], fps, stats)
 
 
 def pre_generation_stages(recipe: Recipe) -> list:
@@ -66,9 +67,9 @@ def pre_generation_stages(recipe: Recipe) -> list:
 
     stages = [PreFilter(recipe.filters)]
     if recipe.dedupe.exact:
-        stages.append(ExactDedupe())
+        stages.append(ExactDedupe(recipe.dedupe.key))
     if recipe.dedupe.near.enabled:
-        stages.append(NearDedupe(recipe.dedupe.near))
+        stages.append(NearDedupe(recipe.dedupe.near, recipe.dedupe.key))
     if recipe.decontaminate.sets:
         stages.append(Decontaminate(recipe.decontaminate, recipe.resolve_path))
     return stages
@@ -119,11 +120,14 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     ids: set[str] = set()
     lengths = {"prompt_tokens": [], "chosen_tokens": [], "rejected_tokens": []}
     finish_reasons: dict[str, int] = {}
+    picture = LengthPicture()
     for i in range(n_shards):
         kept, dropped = store.read(i)
         excluded.add("generate", dropped, stats)
         stats.kept("generate", kept.num_rows)
+        picture.add_generated(kept)
         t = run_stages(kept, post, stats, excluded)
+        picture.add_written(t)
         store.write_finished(i, t)
         ids.update(t["id"].to_pylist())
         for k in lengths:
@@ -143,6 +147,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
         "splits": splits,
         "lengths": {k.replace("_tokens", ""): length_stats(v) for k, v in lengths.items()},
         "rejected_finish_reason": dict(sorted(finish_reasons.items())),
+        "length_picture": picture.to_dict(plan.recipe.filters.longer_wins_warn),
     }
 
 
@@ -180,7 +185,7 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor
     plan = plan_build(recipe, quiet)
     run = make_executor(executor, recipe.generation.ray, ray_address)
     plan.out.mkdir(parents=True, exist_ok=True)
-    store = ShardStore.open(plan.out, plan.fingerprint, fresh=fresh)
+    store = ShardStore.open(plan.out, plan.fingerprints["generation"], fresh=fresh)
     excluded = ExcludedWriter(plan.out)
     n_shards, pending = cut_shards(plan, store, excluded)
     progress = Progress(total=sum(store.read_input(i).num_rows for i in pending), quiet=quiet)
@@ -188,12 +193,12 @@ def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor
     progress.close()
     summary = finish(plan, store, n_shards, excluded)
     excluded.close()
-    plan.stats.extra.update(_provenance(plan, store, n_shards, len(pending), run.name), **summary)
+    plan.stats.extra.update(_provenance(plan, store, n_shards, pending, run.name), **summary)
     plan.stats.seconds["total"] = time.perf_counter() - t_start
     return write_metadata(plan)
 
 
-def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str) -> dict:
+def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: str) -> dict:
     from ..lineage import dataset_lineage_entry
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
@@ -201,14 +206,16 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
     extra = {
         "pairforge_version": __version__,
         "fingerprint": plan.fingerprint,
+        "fingerprints": {k: plan.fingerprints[k] for k in ("generation", "finish")},
         "source": {"description": plan.loaded.description, "format": plan.normalise.fmt,
                    "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision},
         "weak_model": {"name": ref.name, "upstream": ref.upstream, "revision": ref.revision,
                        "backend": wm.backend, "backend_note": plan.backend_note, "digest": ref.digest},
         "generation": {
             "shards": n_shards,
-            "shards_resumed": n_shards - n_pending,
-            "prompts_sent": sum(i["prompts_sent"] for i in infos),
+            "shards_resumed": n_shards - len(pending),
+            "prompts_sent": sum(infos[i]["prompts_sent"] for i in pending),  # this run
+            "prompts_sent_all_runs": sum(i["prompts_sent"] for i in infos),
             "tokens_generated": sum(i["tokens_generated"] for i in infos),
             "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
             "executor": executor,
