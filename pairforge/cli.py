@@ -209,17 +209,26 @@ def recipe(defaults):
 
 
 def format_summary(s: dict) -> str:
+    g, lp = s["generation"], s.get("length_picture") or {}
     lines = [
         f"Wrote {s['rows_written']} pairs ({', '.join(f'{k}: {v}' for k, v in s['splits'].items())}) "
         f"to {s['output_dir']}",
         f"Read {s['rows_read']} rows; dropped {s['drops_total']}"
         + (f" ({', '.join(f'{r}: {n}' for st in s['drops'].values() for r, n in st.items())})" if s["drops_total"] else ""),
         "Funnel: " + " -> ".join(f"{f['stage']} {f['rows']}" for f in s["funnel"]),
-        f"Generated {s['generation']['tokens_generated']} tokens in {s['seconds'].get('generate', 0):.1f}s "
-        f"({s['generation']['shards_resumed']} of {s['generation']['shards']} shards resumed); "
-        f"total {s['seconds']['total']:.1f}s; fingerprint {s['fingerprint']}",
+        (f"Re-finished from {g['shards']} finished shards; 0 prompts sent" if g["shards"] and g["shards_resumed"] == g["shards"]
+         else f"Generated {g['tokens_generated']} tokens in {s['seconds'].get('generate', 0):.1f}s "
+              f"({g['shards_resumed']} of {g['shards']} shards resumed; {g['prompts_sent']} prompts sent)")
+        + f"; total {s['seconds']['total']:.1f}s; fingerprint {s['fingerprint']}",
         f"Load it: datasets.load_dataset({s['output_dir']!r})",
     ]
+    if lp.get("pairs"):
+        lines.insert(3, f"Lengths ({lp['unit']}): chosen {lp['chosen_mean']} vs rejected {lp['rejected_mean']} on "
+                        f"average; chosen longer in {lp['chosen_longer_share']:.0%} of pairs; 'longer is chosen' "
+                        f"is right {lp['longer_is_chosen_accuracy']:.0%}; truncated before the filter "
+                        f"{lp['truncated_share_generated'] or 0:.0%}")
+    if lp.get("warning"):
+        lines.insert(4, f"WARNING: {lp['warning']}")
     return "\n".join(lines)
 
 

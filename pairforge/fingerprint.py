@@ -1,5 +1,11 @@
-"""The recipe's fingerprint (every field that changes the output, plus the data's and the model's
-content) and the resolved recipe as YAML. Imported through recipe.py."""
+"""A recipe's fingerprints (hashes of the fields that change the output, plus the content of the
+data and the model) and the resolved recipe as YAML. Imported through recipe.py.
+
+Fields carry their stage in their metadata (recipe.py's `_finish` marks the post-generation ones);
+the shard store is keyed by the generation fingerprint alone, so a change of finish settings
+re-finishes a build from its generated shards without sending a prompt. Credentials in a
+base_url never reach a hash or a file.
+"""
 
 from __future__ import annotations
 
@@ -14,31 +20,27 @@ from .config import to_dict
 from .redact import bare_url
 
 
-def fp_view(obj) -> Any:
+def fp_view(obj, stage: str | None = None) -> Any:
+    """The fields that change the output; stage 'generation' or 'finish' keeps only that stage's."""
     if dataclasses.is_dataclass(obj):
-        return {
-            f.name: fp_view(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if f.metadata.get("fp", True) and not f.metadata.get("internal")
-        }
+        view = {}
+        for f in dataclasses.fields(obj):
+            if not f.metadata.get("fp", True) or f.metadata.get("internal"):
+                continue
+            if f.metadata.get("stage") == "finish":  # a finish field: the whole subtree is finish
+                if stage != "generation":
+                    view[f.name] = fp_view(getattr(obj, f.name))
+            else:
+                sub = fp_view(getattr(obj, f.name), stage)
+                if stage != "finish" or (isinstance(sub, dict) and sub):
+                    view[f.name] = sub
+        return view
     if isinstance(obj, list):
-        return [fp_view(x) for x in obj]
-    return obj
+        return [fp_view(x, stage) for x in obj]
+    return obj if stage != "finish" else {}
 
 
-def fingerprint(recipe, source_digest: str, model_digest: str) -> str:
-    """Hash of every field that changes the output, plus the content of the data and the model.
-
-    The source path and the model name are replaced by digests of what they point at, so the
-    same data reached through another path gives the same fingerprint, and edited data does not.
-    """
-    view = fp_view(recipe)
-    view["source"].pop("path", None)
-    view["source_digest"] = source_digest
-    view["weak_model"]["model"] = model_digest
-    for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
-        view["weak_model"] = {k: v for k, v in view["weak_model"].items() if k != key or v is not None}
-    _strip_credentials(view)
+def _hash(view: dict) -> str:
     blob = json.dumps(view, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -48,6 +50,33 @@ def _strip_credentials(data: dict) -> None:
     for section in (data.get("weak_model"), (data.get("judge") or {}).get("llm")):
         if section and section.get("openai"):
             section["openai"]["base_url"] = bare_url(section["openai"]["base_url"])
+
+
+def fingerprints(recipe, source_digest: str, model_digest: str) -> dict:
+    """{"generation", "finish", "combined"}: generation hashes whatever changes which prompts are sent
+    or what comes back (source, pre-filters, dedupe, decontamination, weak model, sampling), plus
+    the content of the data and the model; finish hashes the post-generation settings (post
+    filters, judge, split, output format). combined (stats.json's `fingerprint`) hashes both.
+
+    The source path and the model name are replaced by digests of what they point at, so the
+    same data reached through another path gives the same fingerprint, and edited data does not.
+    """
+    gen = fp_view(recipe, "generation")
+    gen["source"].pop("path", None)
+    gen["source_digest"] = source_digest
+    gen["weak_model"]["model"] = model_digest
+    for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
+        gen["weak_model"] = {k: v for k, v in gen["weak_model"].items() if k != key or v is not None}
+    fin = fp_view(recipe, "finish")
+    _strip_credentials(gen)
+    _strip_credentials(fin)
+    g, f = _hash(gen), _hash(fin)
+    return {"generation": g, "finish": f, "combined": _hash({"generation": g, "finish": f})}
+
+
+def fingerprint(recipe, source_digest: str, model_digest: str) -> str:
+    """The combined fingerprint: every field that changes the output, the data and the model."""
+    return fingerprints(recipe, source_digest, model_digest)["combined"]
 
 
 def dump_resolved(recipe) -> str:

@@ -129,6 +129,7 @@ def tiny_recipe(model: str, source: dict, out: Path, **sections) -> dict:
         "weak_model": {"model": model, "device": "cpu", "batch_size": 8,
                        "sampling": {"temperature": 1.0, "top_p": 1.0, "max_tokens": 12, "n": 1, "seed": 0}},
         "generation": {"shard_size": 16},
+        "filters": {"truncated": "keep"},  # a random model seldom ends an answer within max_tokens
         "split": {"test_size": 0.2, "seed": 0},
         "output": {"dir": str(out)},
     }

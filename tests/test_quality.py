@@ -93,7 +93,7 @@ def test_token_bounds_check():
 
 
 def test_exact_dedupe_keeps_the_first_across_batches():
-    stage = ExactDedupe()
+    stage = ExactDedupe(key="prompt")  # every message (the default key, user_turns: tests/test_pair_quality.py)
     k1, d1 = run_stage(stage, [pair("What is 2+2?"), pair("what  is 2+2? ")], pair_schema())
     k2, d2 = run_stage(stage, [pair("WHAT IS 2+2?", chosen="4"), pair("Another question")], pair_schema())
     assert [k["id"] for k in k1 + k2] == ["What is 2+2?", "Another question"]

@@ -26,7 +26,10 @@ class Backend(Protocol):
     def token_counts(self, texts: list[str]) -> list[int]:
         """Tokens of plain texts (no special tokens)."""
 
-    def generate(self, prompts: list[list[dict]], seeds: list[int]) -> list[list[Completion]]:
+    def generate(self, prompts: list[list[dict]], seeds: list[int],
+                 max_tokens: list[int] | None = None) -> list[list[Completion]]:
         """n completions for each prompt, seeded with the prompt's own seed where the backend can
-        (else with one seed derived from the batch's): same prompts, same seeds, same completions."""
+        (else with one seed derived from the batch's): same prompts, same seeds, same completions.
+        max_tokens: each prompt's own budget (None: sampling.max_tokens for all); an answer cut at
+        its budget has finish_reason 'length'."""
 

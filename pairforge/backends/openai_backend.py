@@ -248,9 +248,9 @@ class OpenAIBackend:
             f"weak_model.openai: {self.url} failed after {tries} tries ({out.reason}){said}; "
             "is the server up? rerun the build to resume"))
 
-    def _one(self, messages, seed: int, stop: threading.Event, errors: list) -> Completion:
+    def _one(self, messages, seed: int, budget: int, stop: threading.Event, errors: list) -> Completion:
         s = self.cfg.sampling
-        body = {"model": self.model_name, "messages": messages, "max_tokens": s.max_tokens, "n": 1, "seed": seed,
+        body = {"model": self.model_name, "messages": messages, "max_tokens": budget, "n": 1, "seed": seed,
                 "temperature": s.temperature}
         if s.temperature > 0:
             body["top_p"] = s.top_p
@@ -263,14 +263,15 @@ class OpenAIBackend:
             stop.set()  # and no worker starts another try
             raise
 
-    def generate(self, prompts, seeds: list[int]):
+    def generate(self, prompts, seeds: list[int], max_tokens: list[int] | None = None):
         """n requests of one sample each per prompt (seeds seed..seed+n-1: exact token counts). The
         first request that fails for good cancels the queued ones and stops the running ones at
         their next try or wait; its error is raised."""
         n = self.cfg.sampling.n
+        budgets = max_tokens or [self.cfg.sampling.max_tokens] * len(prompts)
         stop, errors = threading.Event(), []  # per call: a later call is not stopped by an earlier failure
-        jobs = [[self.pool.submit(self._one, p, (seed + j) % (2**31), stop, errors) for j in range(n)]
-                for p, seed in zip(prompts, seeds)]
+        jobs = [[self.pool.submit(self._one, p, (seed + j) % (2**31), budget, stop, errors) for j in range(n)]
+                for p, seed, budget in zip(prompts, seeds, budgets)]
         _, pending = wait([f for row in jobs for f in row], return_when=FIRST_EXCEPTION)
         if errors:  # a _Cancelled only follows a recorded error
             stop.set()

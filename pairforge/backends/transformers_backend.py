@@ -67,20 +67,26 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ generation
 
-    def generate(self, prompts: list[list[dict]], seeds: list[int]) -> list[list[Completion]]:
+    def generate(self, prompts: list[list[dict]], seeds: list[int],
+                 max_tokens: list[int] | None = None) -> list[list[Completion]]:
+        """One generate call with the batch's largest budget; each row is stopped (a stopping
+        criterion) and cut at its own budget, `length` where no EOS came within it: the same result
+        as a per-row max_new_tokens, as sampling at a step does not depend on the limit."""
         import torch
 
         s = self.cfg.sampling
+        budgets = max_tokens or [s.max_tokens] * len(prompts)
         enc = self.tokenizer(self._render(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         width = enc["input_ids"].shape[1]
         sample = s.temperature > 0
         kwargs = dict(
-            max_new_tokens=s.max_tokens,
+            max_new_tokens=max(budgets),
             do_sample=sample,
             num_return_sequences=s.n,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.eos_ids),
+            stopping_criteria=[_RowBudgets(budgets, s.n, width, self.device)],
         )
         if sample:
             kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=0)
@@ -92,17 +98,24 @@ class TransformersBackend:
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, width:].tolist()
-        results: list[list[Completion]] = []
-        for i in range(len(prompts)):
-            row = []
-            for j in range(s.n):
-                ids = new[i * s.n + j]
-                cut = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
-                if cut is None:
-                    body, reason = ids, "length"
-                else:
-                    body, reason = ids[:cut], "stop"
-                text = self.tokenizer.decode(body, skip_special_tokens=True)
-                row.append(Completion(text=text, finish_reason=reason, tokens=len(body) + (reason == "stop")))
-            results.append(row)
-        return results
+        return [[self._completion(new[i * s.n + j][: budgets[i]]) for j in range(s.n)] for i in range(len(prompts))]
+
+    def _completion(self, ids: list[int]) -> Completion:
+        cut = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)
+        body, reason = (ids, "length") if cut is None else (ids[:cut], "stop")
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        return Completion(text=text, finish_reason=reason, tokens=len(body) + (reason == "stop"))
+
+
+class _RowBudgets:
+    """A per-row stopping criterion: a row is done once it has its budget of new tokens (rows
+    repeated n times for num_return_sequences), so no compute goes past a short row's budget."""
+
+    def __init__(self, budgets: list[int], n: int, width: int, device: str):
+        import torch
+
+        self.limits = torch.tensor([b for b in budgets for _ in range(n)], device=device)
+        self.width = width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return (input_ids.shape[1] - self.width) >= self.limits

@@ -83,12 +83,13 @@ class VLLMBackend:
     def token_counts(self, texts):
         return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
 
-    def generate(self, prompts, seeds: list[int]):
+    def generate(self, prompts, seeds: list[int], max_tokens: list[int] | None = None):
         from vllm import SamplingParams
 
         s = self.cfg.sampling
+        budgets = max_tokens or [s.max_tokens] * len(prompts)
         params = [SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p if s.temperature > 0 else 1.0,
-                                 max_tokens=s.max_tokens, seed=seed) for seed in seeds]
+                                 max_tokens=budget, seed=seed) for seed, budget in zip(seeds, budgets)]
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self._render(prompts)]
         outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
         return [[Completion(text=o.text, finish_reason="length" if o.finish_reason == "length" else "stop",

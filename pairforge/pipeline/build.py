@@ -19,10 +19,10 @@ from pathlib import Path
 from .. import __version__
 from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
-from ..recipe import Recipe, dump_resolved, fingerprint
+from ..recipe import Recipe, dump_resolved, fingerprints
 from . import publish
 from .stage import run_stages
-from .stats import Stats, length_stats
+from .stats import LengthPicture, Stats, length_stats
 
 READ_BATCH = 1000
 
@@ -35,7 +35,8 @@ class Plan:
     normalise: object
     backend_note: str
     model_ref: object
-    fingerprint: str
+    fingerprint: str  # combined; the shard store is keyed by fingerprints["generation"] alone
+    fingerprints: dict = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
     stage: Path | None = None  # where write_splits/write_metadata write; publish.commit swaps it into out
 
@@ -60,8 +61,8 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     if note and not quiet:
         print(f"backend: {wm.backend} ({note})", file=sys.stderr)
     ref = resolve_weak_model(wm)
-    fp = fingerprint(recipe, loaded.digest, ref.digest)
-    return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fp, stats)
+    fps = fingerprints(recipe, loaded.digest, ref.digest)
+    return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fps["combined"], fps, stats)
 
 
 def pre_generation_stages(recipe: Recipe) -> list:
@@ -71,9 +72,9 @@ def pre_generation_stages(recipe: Recipe) -> list:
 
     stages = [PreFilter(recipe.filters)]
     if recipe.dedupe.exact:
-        stages.append(ExactDedupe())
+        stages.append(ExactDedupe(recipe.dedupe.key))
     if recipe.dedupe.near.enabled:
-        stages.append(NearDedupe(recipe.dedupe.near))
+        stages.append(NearDedupe(recipe.dedupe.near, recipe.dedupe.key))
     if recipe.decontaminate.sets:
         stages.append(Decontaminate(recipe.decontaminate, recipe.resolve_path))
     return stages
@@ -145,11 +146,14 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     ids: set[str] = set()
     lengths = {"prompt_tokens": [], "chosen_tokens": [], "rejected_tokens": []}
     finish_reasons: dict[str, int] = {}
+    picture = LengthPicture()
     for i in range(n_shards):
         kept, dropped = store.read(i)
         excluded.add("generate", dropped, stats)
         stats.kept("generate", kept.num_rows)
+        picture.add_generated(kept)
         t = run_post(kept, post, stats, excluded, scores)
+        picture.add_written(t)
         store.write_finished(i, t)
         ids.update(t["id"].to_pylist())
         for k in lengths:
@@ -171,6 +175,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
         "splits": splits,
         "lengths": {k.replace("_tokens", ""): length_stats(v) for k, v in lengths.items()},
         "rejected_finish_reason": dict(sorted(finish_reasons.items())),
+        "length_picture": picture.to_dict(plan.recipe.filters.longer_wins_warn),
     }
 
 
@@ -215,7 +220,7 @@ def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address:
         hf_logging.disable_progress_bar()
     plan = plan_build(recipe, quiet)
     run = make_executor(executor, recipe.generation.ray, ray_address)
-    store = ShardStore.open(plan.out, plan.fingerprint, fresh=fresh)
+    store = ShardStore.open(plan.out, plan.fingerprints["generation"], fresh=fresh)
     plan.stage = publish.begin(plan.out, fresh)
     excluded = ExcludedWriter(plan.stage)
     n_shards, pending = cut_shards(plan, store, excluded)
@@ -226,14 +231,14 @@ def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address:
         summary = finish(plan, store, n_shards, excluded)
     finally:
         excluded.close()
-    plan.stats.extra.update(_provenance(plan, store, n_shards, len(pending), run.name), **summary)
+    plan.stats.extra.update(_provenance(plan, store, n_shards, pending, run.name), **summary)
     plan.stats.seconds["total"] = time.perf_counter() - t_start
     result = write_metadata(plan)
     publish.commit(plan.out, plan.stage, plan.fingerprint, __version__)
     return result
 
 
-def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str) -> dict:
+def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: str) -> dict:
     from ..lineage import dataset_lineage_entry
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
@@ -241,6 +246,7 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
     extra = {
         "pairforge_version": __version__,
         "fingerprint": plan.fingerprint,
+        "fingerprints": {k: plan.fingerprints[k] for k in ("generation", "finish")},
         "source": {"description": plan.loaded.description, "format": plan.normalise.fmt,
                    "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision,
                    "unused_columns": plan.normalise.unused, **plan.loaded.stats()},
@@ -248,8 +254,9 @@ def _provenance(plan: Plan, store, n_shards: int, n_pending: int, executor: str)
                        "backend": wm.backend, "backend_note": plan.backend_note, "digest": ref.digest},
         "generation": {
             "shards": n_shards,
-            "shards_resumed": n_shards - n_pending,
-            "prompts_sent": sum(i["prompts_sent"] for i in infos),
+            "shards_resumed": n_shards - len(pending),
+            "prompts_sent": sum(infos[i]["prompts_sent"] for i in pending),  # this run
+            "prompts_sent_all_runs": sum(i["prompts_sent"] for i in infos),
             "tokens_generated": sum(i["tokens_generated"] for i in infos),
             "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
             "executor": executor,

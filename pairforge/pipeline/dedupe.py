@@ -1,11 +1,13 @@
 """Dedupe stages: exact (normalised prompt) and near-duplicate (MinHash + banded LSH) prompts.
-Both are global over the run: the first row seen stays, later copies are dropped."""
+Both are global over the run: the first row seen stays, later copies are dropped. Both compare
+the text `dedupe.key` names (text.dedupe_texts): by default the user messages only, so distinct
+questions under one shared system prompt are not duplicates."""
 
 from __future__ import annotations
 
 from ..recipe import NearDedupeConfig
 from .stage import split_by_reason
-from .text import normalised, prompt_texts, shingles
+from .text import dedupe_texts, normalised, shingles
 
 
 class ExactDedupe:
@@ -13,13 +15,14 @@ class ExactDedupe:
 
     name = "dedupe_exact"
 
-    def __init__(self):
+    def __init__(self, key: str = "user_turns"):
         self.seen: set = set()
+        self.key = key
 
     def __call__(self, table):
         reasons = []
         seen = self.seen
-        for k in normalised(prompt_texts(table)).to_pylist():
+        for k in normalised(dedupe_texts(table, self.key)).to_pylist():
             h = hash(k)  # a 64-bit hash per prompt: the set stays small as the data grows
             if h in seen:
                 reasons.append("duplicate_prompt")
@@ -41,9 +44,10 @@ class NearDedupe:
 
     name = "dedupe_near"
 
-    def __init__(self, cfg: NearDedupeConfig):
+    def __init__(self, cfg: NearDedupeConfig, key: str = "user_turns"):
         import numpy as np
 
+        self.key = key
         self.threshold, self.num_perm, self.bands = cfg.threshold, cfg.num_perm, cfg.bands
         self.shingle, self.seed = cfg.shingle, cfg.seed
         self.rows_per_band = self.num_perm // self.bands
@@ -137,7 +141,7 @@ class NearDedupe:
     def __call__(self, table):
         import numpy as np
 
-        texts = normalised(prompt_texts(table)).to_pylist()
+        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
         digests = self._digests(texts)
         keys = self._band_keys(digests)
         small = digests.astype(np.uint8)

@@ -17,20 +17,29 @@ def row_seed(seed: int, row_id: str) -> int:
 
 
 def prompt_limit(cfg: WeakModel, backend) -> int | None:
+    """The longest prompt sent: one that leaves max_tokens (auto: auto_min) of the context."""
     if cfg.max_prompt_tokens:
         return cfg.max_prompt_tokens
     if backend.context_length:
-        return backend.context_length - cfg.sampling.max_tokens
+        s = cfg.sampling
+        return backend.context_length - (s.auto_min if s.max_tokens == "auto" else s.max_tokens)
     return None
 
 
-def _refusals(p_tokens, c_tokens, limit, token_check) -> dict:
+def budgets(cfg: WeakModel, backend, p_tokens, c_tokens) -> list[int]:
+    """Each prompt's max_tokens (Sampling.budget: fixed, or sized from its chosen answer)."""
+    ctx = backend.context_length
+    return [cfg.sampling.budget(c or 0, None if ctx is None or p is None else ctx - p)
+            for p, c in zip(p_tokens, c_tokens)]
+
+
+def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
     """{row: reason} for rows not to send: over the context, or outside the token bounds."""
     refused = {}
     for i, (p, c) in enumerate(zip(p_tokens, c_tokens)):
         if p is None:  # a remote backend: the server checks lengths
             continue
-        if limit is not None and p > limit:
+        if (limit is not None and p > limit) or budget[i] < 1:
             refused[i] = "prompt_too_long"
         elif token_check and c is not None and (why := token_check(p, c)):
             refused[i] = why
@@ -63,9 +72,10 @@ def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
 def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
     """Generate rejected answers for a shard: (kept, dropped with reason, info dict).
 
-    Prompts longer than the model's context (minus max_tokens) are not sent: they are dropped
-    with the reason 'prompt_too_long'; so are rows that fail `token_check(prompt_tokens,
-    chosen_tokens)`. Within the shard, prompts are batched longest first (less padding, and an
+    Each prompt gets its own max_tokens (`budgets`). Prompts longer than the model's context
+    (minus max_tokens; auto: minus auto_min) are not sent: they are dropped with the reason
+    'prompt_too_long'; so are rows that fail `token_check(prompt_tokens, chosen_tokens)`. Within
+    the shard, prompts are batched longest first, prompt plus budget (less padding, and an
     out-of-memory error shows on the first batch, not the last).
     """
     import pyarrow as pa
@@ -77,13 +87,15 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
     prompts = [r["prompt"] for r in rows]
     p_tokens = backend.prompt_token_counts(prompts)
     c_tokens = backend.token_counts([r["chosen"] for r in rows])
-    refused = _refusals(p_tokens, c_tokens, prompt_limit(cfg, backend), token_check)
-    ok = sorted((i for i in range(len(rows)) if i not in refused), key=lambda i: (-(p_tokens[i] or 0), i))
+    budget = budgets(cfg, backend, p_tokens, c_tokens)
+    refused = _refusals(p_tokens, c_tokens, prompt_limit(cfg, backend), token_check, budget)
+    ok = sorted((i for i in range(len(rows)) if i not in refused),
+                key=lambda i: (-((p_tokens[i] or 0) + budget[i]), i))  # longest sequences first
     completions: dict[int, list] = {}
     for b in range(0, len(ok), cfg.batch_size):
         idx = ok[b : b + cfg.batch_size]
-        outs = backend.generate([prompts[i] for i in idx],
-                                seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx])
+        outs = backend.generate([prompts[i] for i in idx], seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx],
+                                max_tokens=[budget[i] for i in idx])
         completions.update(zip(idx, outs))
         if on_batch:
             on_batch(len(idx), sum(c.tokens for out in outs for c in out))

@@ -59,3 +59,48 @@ def length_stats(values: list[int]) -> dict:
         return v[min(n - 1, int(p * (n - 1) + 0.5))]
 
     return {"count": n, "mean": round(sum(v) / n, 1), "min": v[0], "p50": q(0.5), "p90": q(0.9), "max": v[-1]}
+
+
+class LengthPicture:
+    """What length alone says about the pairs: a pair teaches whatever separates chosen from
+    rejected, and if the longer answer is nearly always the chosen one, it teaches 'longer = better'.
+    Lengths are tokens (characters where a backend gives no token counts, e.g. an OpenAI server)."""
+
+    def __init__(self):
+        self.generated = self.truncated = 0
+        self.tokens: list[tuple] = []  # (chosen, rejected) per written pair
+        self.chars: list[tuple] = []
+
+    def add_generated(self, table) -> None:
+        """Rows as generated, before the post filters (truncated answers not yet dropped)."""
+        self.generated += table.num_rows
+        self.truncated += table["rejected_finish_reason"].to_pylist().count("length")
+
+    def add_written(self, table) -> None:
+        import pyarrow.compute as pc
+
+        self.tokens += zip(table["chosen_tokens"].to_pylist(), table["rejected_tokens"].to_pylist())
+        self.chars += zip(pc.utf8_length(table["chosen"]).to_pylist(),
+                          pc.utf8_length(pc.fill_null(table["rejected"], "")).to_pylist())
+
+    def to_dict(self, warn_above: float) -> dict:
+        unit = "tokens" if all(c is not None and r is not None for c, r in self.tokens) else "characters"
+        pairs = self.tokens if unit == "tokens" else self.chars
+        n = len(pairs)
+        longer = sum(c > r for c, r in pairs)
+        ties = sum(c == r for c, r in pairs)
+        accuracy = round((longer + ties / 2) / n, 3) if n else None  # a tie is a coin flip
+        out = {
+            "unit": unit, "pairs": n,
+            "chosen_mean": round(sum(c for c, _ in pairs) / n, 1) if n else None,
+            "rejected_mean": round(sum(r for _, r in pairs) / n, 1) if n else None,
+            "chosen_longer_share": round(longer / n, 3) if n else None,
+            "truncated_share_generated": round(self.truncated / self.generated, 3) if self.generated else None,
+            "longer_is_chosen_accuracy": accuracy,
+            "warning": None,
+        }
+        if accuracy is not None and max(accuracy, 1 - accuracy) > warn_above:  # either way, a length shortcut
+            rule, share = ("longer", accuracy) if accuracy > warn_above else ("shorter", 1 - accuracy)
+            out["warning"] = (f"the rule 'the {rule} answer is chosen' alone separates {share:.0%} of the pairs "
+                              f"(> {warn_above:.0%}): a model trained on them can learn '{rule} = better'")
+        return out

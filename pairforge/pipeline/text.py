@@ -27,6 +27,33 @@ def prompt_texts(table):
     return pc.binary_join(lists, "\n")
 
 
+def user_texts(table):
+    """Each row's user messages only, joined by newlines (a row without one: its whole prompt)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    prompts = table["prompt"].combine_chunks()
+    flat = prompts.flatten()
+    is_user = pc.equal(pc.struct_field(flat, "role"), "user")
+    parents = pc.list_parent_indices(prompts).filter(is_user).to_numpy()
+    counts = np.bincount(parents, minlength=len(prompts))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, pc.struct_field(flat, "content").filter(is_user)), "\n")
+    return pc.if_else(pa.array(counts > 0), joined, prompt_texts(table))
+
+
+def dedupe_texts(table, key: str):
+    """What dedupe compares (`dedupe.key`): user_turns, prompt (every message) or prompt_and_chosen."""
+    import pyarrow.compute as pc
+
+    if key == "user_turns":
+        return user_texts(table)
+    if key == "prompt_and_chosen":
+        return pc.binary_join_element_wise(prompt_texts(table), table["chosen"], "\n")
+    return prompt_texts(table)
+
+
 def shingles(text: str, size: int) -> list[str]:
     words = text.split()
     if len(words) <= size:
