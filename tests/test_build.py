@@ -114,3 +114,49 @@ def test_trl_dpotrainer_accepts_the_train_split(tiny_model, tmp_path):
     trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert len(losses) == 3 and all(l == l for l in losses)  # three finite IPO losses
+
+
+class _CountingBackend:
+    """A backend that records how many prompts each generate() call gets."""
+
+    name, model_name, context_length = "fake", "fake", 4096
+
+    def __init__(self, schedules_itself):
+        self.schedules_itself, self.calls = schedules_itself, []
+
+    def prompt_token_counts(self, prompts):
+        return [10] * len(prompts)
+
+    def token_counts(self, texts):
+        return [5] * len(texts)
+
+    def generate(self, prompts, seeds, max_tokens):
+        from pairforge.backends.base import Completion
+
+        self.calls.append(len(prompts))
+        return [[Completion(text=f"answer {s}", finish_reason="stop", tokens=3)] for s in seeds]
+
+
+@pytest.mark.parametrize("schedules_itself, calls", [(True, [20]), (False, [8, 8, 4])])
+def test_engines_that_schedule_themselves_get_the_whole_shard(schedules_itself, calls):
+    """vLLM and servers batch on their own: one call per shard keeps them full; transformers
+    gets padded batches of weak_model.batch_size. The rows are the same either way."""
+    import pyarrow as pa
+
+    from pairforge.data.schemas import pair_schema
+    from pairforge.pipeline.generate import generate_shard
+
+    rows = [{"id": f"r{i}", "source_index": i, "turn_index": 0, "chosen": "c",
+             "prompt": [{"role": "user", "content": f"q{i}"}]} for i in range(20)]
+    cfg = recipe_from_dict({"source": {"path": "x.jsonl"}, "weak_model": {"batch_size": 8,
+                            "sampling": {"max_tokens": 16}}}).weak_model
+    backend = _CountingBackend(schedules_itself)
+    kept, dropped, info = generate_shard(pa.Table.from_pylist(rows, schema=pair_schema()), backend, cfg)
+    assert backend.calls == calls and kept.num_rows == 20 and dropped.num_rows == 0
+    assert sorted(kept["rejected"].to_pylist()) == sorted(f"answer {s}" for s in _seeds(rows, cfg))
+
+
+def _seeds(rows, cfg):
+    from pairforge.pipeline.generate import row_seed
+
+    return [row_seed(cfg.sampling.seed, r["id"]) for r in rows]

@@ -19,6 +19,7 @@ class Backend(Protocol):
     name: str
     model_name: str  # recorded in rejected_model
     context_length: int | None
+    schedules_itself: bool  # True: it batches on its own, so it is given a whole shard per call
 
     def prompt_token_counts(self, prompts: list[list[dict]]) -> list[int]:
         """Tokens of each prompt after the model's chat template (generation prompt included)."""

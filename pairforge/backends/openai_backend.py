@@ -128,6 +128,7 @@ def parse_completion(raw: bytes) -> Completion:
 class OpenAIBackend:
     name = "openai"
     context_length = None  # unknown: the server refuses prompts that are too long
+    schedules_itself = True  # the pool keeps `concurrency` requests in flight across the whole shard
 
     def __init__(self, cfg: WeakModel, ref: ModelRef):
         self.cfg = cfg

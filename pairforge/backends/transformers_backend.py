@@ -20,6 +20,7 @@ def pick_device(requested: str) -> str:
 
 class TransformersBackend:
     name = "transformers"
+    schedules_itself = False  # padded batches of weak_model.batch_size
 
     def __init__(self, cfg: WeakModel, ref: ModelRef):
         import torch

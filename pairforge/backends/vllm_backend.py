@@ -43,6 +43,7 @@ def _prepare_env(cpu: bool, opts) -> None:
 
 class VLLMBackend:
     name = "vllm"
+    schedules_itself = True  # the engine batches: generate_shard sends a whole shard
 
     def __init__(self, cfg: WeakModel, ref: ModelRef):
         import torch

@@ -92,8 +92,11 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
     ok = sorted((i for i in range(len(rows)) if i not in refused),
                 key=lambda i: (-((p_tokens[i] or 0) + budget[i]), i))  # longest sequences first
     completions: dict[int, list] = {}
-    for b in range(0, len(ok), cfg.batch_size):
-        idx = ok[b : b + cfg.batch_size]
+    # vLLM and a server schedule their own batches: hand them the whole shard at once, so the
+    # engine (or the request pool) stays full; transformers pads one batch of batch_size at a time.
+    step = max(1, len(ok)) if getattr(backend, "schedules_itself", False) else cfg.batch_size
+    for b in range(0, len(ok), step):
+        idx = ok[b : b + step]
         outs = backend.generate([prompts[i] for i in idx], seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx],
                                 max_tokens=[budget[i] for i in idx])
         completions.update(zip(idx, outs))
