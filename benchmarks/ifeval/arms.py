@@ -61,7 +61,8 @@ def build_pairs(train_jsonl: Path, weak_model: str, out: Path, logs: Path, max_t
 
 def train_ipo(model: str, pairs: Path, out: Path, logs: Path, steps: int, lr: float, beta: float, rank: int,
               batch: int, max_length: int) -> dict:
-    sets = [f"max_steps={steps}", f"learning_rate={lr}", f"beta={beta}", "loss_type=ipo", "lora.enabled=true",
+    # YAML 1.1 (pairforge's --set parser) reads 5e-05 as a string: always write a mantissa dot
+    sets = [f"max_steps={steps}", f"learning_rate={lr:.6e}", f"beta={beta:.6e}", "loss_type=ipo", "lora.enabled=true",
             f"lora.r={rank}", f"lora.lora_alpha={2 * rank}", "lora.merge=true",
             f"per_device_train_batch_size={batch}", f"max_length={max_length}", "use_cpu=true", "bf16=false",
             "eval_max_pairs=32", "seed=0"]

@@ -36,7 +36,8 @@ def generate_transformers(model_dir: str, prompts: list[str], max_new_tokens: in
     return out
 
 
-def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_model_len: int = 2048) -> list[str]:
+def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_model_len: int = 2048,
+                  timing: dict | None = None) -> list[str]:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -45,8 +46,11 @@ def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_m
     from vllm import LLM, SamplingParams
 
     cpu = not torch.cuda.is_available()
+    t0 = time.perf_counter()
     llm = LLM(model=model_dir, tokenizer=model_dir, dtype="float32" if cpu else "auto", enforce_eager=cpu,
               max_model_len=max_model_len, seed=0, **({"enable_chunked_prefill": False} if cpu else {}))
+    if timing is not None:
+        timing["engine_start_seconds"] = round(time.perf_counter() - t0, 2)
     tok = llm.get_tokenizer()
     ids = [tok(t, add_special_tokens=False)["input_ids"][-(max_model_len - max_new_tokens):]
            for t in _render(tok, prompts)]
@@ -58,10 +62,10 @@ def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_m
 def generate(model_dir: str, prompts: list[str], max_new_tokens: int = 256, backend: str = "transformers",
              **kw) -> tuple[list[str], dict]:
     """(answers, timing) with greedy decoding."""
-    t0 = time.perf_counter()
+    t0, timing = time.perf_counter(), {"backend": backend, "prompts": len(prompts)}
     if backend == "vllm":
-        answers = generate_vllm(model_dir, prompts, max_new_tokens)
+        answers = generate_vllm(model_dir, prompts, max_new_tokens, timing=timing)
     else:
         answers = generate_transformers(model_dir, prompts, max_new_tokens, **kw)
-    secs = time.perf_counter() - t0
-    return answers, {"backend": backend, "prompts": len(prompts), "seconds": round(secs, 2)}
+    timing["seconds"] = round(time.perf_counter() - t0, 2)
+    return answers, timing

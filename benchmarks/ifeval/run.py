@@ -45,6 +45,8 @@ def parse_args(argv=None):
     for name in ("sft_lrs", "ipo_lrs", "betas"):
         ap.add_argument("--" + name.replace("_", "-"), help="comma-separated grid, chosen on dev")
     ap.add_argument("--backend", choices=["transformers", "vllm"], help="generation backend for evaluation")
+    ap.add_argument("--build-backend", choices=["transformers", "vllm"],
+                    help="pairforge build's weak-model backend (default: --backend)")
     a = ap.parse_args(argv)
     base = QUICK if a.quick else FULL
     for k, v in base.items():
@@ -72,7 +74,7 @@ def prepare(a, work: Path) -> dict:
     else:
         model, weak = smollm2_folder(), "smollm2-135m-instruct"
     build = arms.build_pairs(work / "train.jsonl", weak, work / "pairs", work / "logs", a.build_max_tokens,
-                             backend=a.backend, batch=8 if a.quick else 16)
+                             backend=a.build_backend or a.backend, batch=8 if a.quick else 16)
     return {"sft_data": stats, "prompts_used": used, "model": model, "build": build}
 
 
