@@ -20,8 +20,9 @@ import re
 from . import textops as T
 from .checkers import describe, verify  # noqa: F401  (verify is part of this module's API)
 
-END_PHRASES = ("Any other questions?", "Is there anything else I can help with?",
-               "Let me know if you have additional questions.", "Hope this helps.")
+# IFEval's wording is "...exact phrase {ender}. No other...": phrases that end in "?" or "!" read well
+END_PHRASES = ("Any other questions?", "Is there anything else I can help with?", "Peace!",
+               "Does this answer your question?")
 FIRST_WORDS = ("overall", "notably", "essentially", "importantly", "indeed", "basically")
 POSTSCRIPTS = ("I hope this helps.", "Feel free to ask for more detail.", "Thanks for the question.")
 KEYWORD_FILL = ("That is the short of it on {kw}.", "This is what matters about {kw}.",

@@ -39,13 +39,20 @@ def base_prompt(row: dict) -> str:
     return row["instruction"].strip() + (f"\n\n{extra}" if extra else "")
 
 
+def constrained_prompt(row: dict, rng: random.Random) -> tuple[str, list[dict]]:
+    """The constraints follow the instruction (as in IFEval); the Alpaca input comes after them."""
+    text, specs = attach_constraints(row["instruction"].strip(), rng)
+    extra = (row.get("input") or "").strip()
+    return text + (f"\n\n{extra}" if extra else ""), specs
+
+
 def make_rows(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
     """(kept rows, drop counts). Each row's constraints come from its own seeded generator."""
     kept, drops = [], collections.Counter()
     for row in rows:
         prompt = base_prompt(row)
         rng = random.Random(_hash(seed, "constraints\x00" + prompt))
-        text, specs = attach_constraints(prompt, rng)
+        text, specs = constrained_prompt(row, rng)
         answer = rewrite(row["output"], specs)
         ok = verify(answer, specs)
         if not all(ok):
