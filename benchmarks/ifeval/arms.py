@@ -1,8 +1,8 @@
 """The steps of a run as subprocesses: pairforge build, pairforge train-ipo, SFT, evaluation.
 
 pairforge is driven through its CLI only (`python -m pairforge.cli ...`), so its internal layout may
-change freely. Every child gets one torch/OpenMP thread for training (on a shared 2-core box two
-threads made TRL steps much slower).
+change freely. Every child gets one torch/OpenMP thread, vLLM included: on a shared 2-core box two
+threads made TRL steps much slower, and vLLM's OpenMP threads spin-wait when the CPUs are busy.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def build_pairs(train_jsonl: Path, weak_model: str, out: Path, logs: Path, max_t
             "weak_model.device=cpu", f"weak_model.batch_size={batch}", f"weak_model.sampling.max_tokens={max_tokens}",
             "generation.shard_size=64", "split.test_size=0.1", "split.seed=0", f"output.dir={out}"]
     args = ["-m", "pairforge.cli", "build", "--json", "-q"] + [x for s in sets for x in ("--set", s)]
-    summary, secs = run_json(args, logs / "build.log", threads=2 if backend == "vllm" else 1)
+    summary, secs = run_json(args, logs / "build.log")
     return {"rows_read": summary.get("rows_read"), "rows_written": summary.get("rows_written"),
             "splits": summary.get("splits"), "drops": summary.get("drops"), "seconds": round(secs, 1)}
 
@@ -90,5 +90,5 @@ def evaluate(model: str, data: Path, out: Path, logs: Path, backend: str, max_ne
             "--backend", backend, "--max-new-tokens", str(max_new_tokens), "--threads", "1"]
     args += (["--limit", str(limit)] if limit else []) + ([] if ifbench else ["--no-ifbench"])
     args += ["--ifbench-limit", str(ifbench_limit)] if ifbench and ifbench_limit else []
-    s, secs = run_json(args, logs / f"eval-{out.stem}.log", threads=2 if backend == "vllm" else 1)
+    s, secs = run_json(args, logs / f"eval-{out.stem}.log")
     return {**s, "seconds": round(secs, 1)}
