@@ -28,9 +28,10 @@ from .weights import smollm2_folder, tiny_model
 QUICK = dict(rows=80, train_prompts=16, dev_prompts=4, test_prompts=4, ifbench_limit=4, steps=2, batch=2,
              max_length=256, max_new_tokens=16, build_max_tokens=12, sft_lrs="1e-3", ipo_lrs="1e-3", betas="0.1",
              rank=4, backend="transformers")
-FULL = dict(rows=None, train_prompts=None, dev_prompts=40, test_prompts=None, ifbench_limit=None, steps=60,
-            batch=4, max_length=512, max_new_tokens=256, build_max_tokens=256, sft_lrs="1e-4,3e-4",
-            ipo_lrs="1e-5,5e-5", betas="0.1,0.5", rank=16, backend="vllm")
+# train_prompts None: steps x batch, i.e. one epoch of the budget (pairforge build only what is trained on)
+FULL = dict(rows=None, train_prompts=None, dev_prompts=40, test_prompts=None, ifbench_limit=None, steps=24,
+            batch=4, max_length=384, max_new_tokens=256, build_max_tokens=192, sft_lrs="1e-4,3e-4",
+            ipo_lrs="1e-4", betas="0.1,0.5", rank=16, backend="vllm")
 
 
 def parse_args(argv=None):
@@ -52,6 +53,8 @@ def parse_args(argv=None):
     for k, v in base.items():
         if getattr(a, k, None) is None:
             setattr(a, k, v)
+    if a.train_prompts is None:
+        a.train_prompts = a.steps * a.batch
     return a
 
 
