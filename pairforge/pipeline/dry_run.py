@@ -37,23 +37,25 @@ def _pre_generation(plan) -> list[dict]:
     return rows
 
 
-def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[list[int], list, dict]:
-    """(indices of rows that would be sent, their prompt token counts, {reason: rows not sent})."""
+def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[list[int], list, dict, list]:
+    """(indices of rows that would be sent, their prompt token counts, {reason: rows not sent},
+    every row's max_tokens budget), decided as generate_shard decides them."""
     from .filters import token_bounds_check
-    from .generate import _refusals, prompt_limit
+    from .generate import _refusals, budgets, prompt_limit
 
     p_tokens = backend.prompt_token_counts([r["prompt"] for r in rows]) if rows else []
     c_tokens = backend.token_counts([r["chosen"] for r in rows]) if rows else []
+    budget = budgets(recipe.weak_model, backend, p_tokens, c_tokens)
     refused = _refusals(p_tokens, c_tokens, prompt_limit(recipe.weak_model, backend),
-                        token_bounds_check(recipe.filters.lengths))
+                        token_bounds_check(recipe.filters.lengths), budget)
     not_sent: dict[str, int] = {}
     for reason in refused.values():
         not_sent[reason] = not_sent.get(reason, 0) + 1
     send = [i for i in range(len(rows)) if i not in refused]
-    return send, [p_tokens[i] for i in send], dict(sorted(not_sent.items()))
+    return send, [p_tokens[i] for i in send], dict(sorted(not_sent.items())), budget
 
 
-def _timed_sample(rows: list[dict], send: list[int], backend, recipe: Recipe, k: int) -> dict | None:
+def _timed_sample(rows: list[dict], send: list[int], backend, recipe: Recipe, k: int, budget: list) -> dict | None:
     """Generate for the first k prompts to send (one batch, as the build batches them) and measure."""
     from .generate import row_seed
 
@@ -63,9 +65,11 @@ def _timed_sample(rows: list[dict], send: list[int], backend, recipe: Recipe, k:
     seed = recipe.weak_model.sampling.seed
     t0 = time.perf_counter()
     outs = []
-    for b in range(0, len(idx), recipe.weak_model.batch_size):
-        part = idx[b : b + recipe.weak_model.batch_size]
-        outs += backend.generate([rows[i]["prompt"] for i in part], seeds=[row_seed(seed, rows[i]["id"]) for i in part])
+    step = len(idx) if getattr(backend, "schedules_itself", False) else recipe.weak_model.batch_size
+    for b in range(0, len(idx), step):
+        part = idx[b : b + step]
+        outs += backend.generate([rows[i]["prompt"] for i in part], seeds=[row_seed(seed, rows[i]["id"]) for i in part],
+                                 max_tokens=[budget[i] for i in part])
     seconds = time.perf_counter() - t0
     tokens = sum(c.tokens for out in outs for c in out)
     return {"prompts": len(idx), "tokens": tokens, "seconds": round(seconds, 3),
@@ -92,11 +96,11 @@ def run_dry_run(recipe: Recipe, sample: int = 8, quiet: bool = False) -> dict:
     rows = _pre_generation(plan)
     with plan.stats.timed("load_model"):
         backend = make_backend(recipe.weak_model)
-    send, p_tokens, not_sent = _to_send(rows, backend, recipe)
+    send, p_tokens, not_sent, budget = _to_send(rows, backend, recipe)
     s = recipe.weak_model.sampling
-    upper = len(send) * s.n * s.max_tokens
+    upper = s.n * sum(budget[i] for i in send)  # every answer runs to its budget
     with plan.stats.timed("sample"):
-        estimate = _estimate(_timed_sample(rows, send, backend, recipe, sample) if sample > 0 else None,
+        estimate = _estimate(_timed_sample(rows, send, backend, recipe, sample, budget) if sample > 0 else None,
                              len(send), upper)
     plan.stats.seconds["total"] = time.perf_counter() - t0
     known = [p for p in p_tokens if p is not None]
@@ -118,7 +122,7 @@ def format_dry_run(r: dict) -> str:
         + (f" (not sent: {', '.join(f'{k}: {v}' for k, v in r['not_sent'].items())})" if r["not_sent"] else ""),
         f"Tokens: prompts {r['prompt_tokens'] if r['prompt_tokens'] is not None else 'unknown (counted by the server)'}; "
         f"to generate at most {r['max_tokens_to_generate']} ({r['prompts_to_send']} x n={r['samples_per_prompt']} "
-        f"x max_tokens={r['max_tokens']})",
+        f"x max_tokens={r['max_tokens']}, summed per prompt)",
     ]
     e = r["estimate"]
     if e:
