@@ -1,13 +1,13 @@
 """Filter stages: checks that need no generated text run before generation (no GPU time on rows
 that will be dropped); checks on the weak model's answer run after it. Vectorised with
-pyarrow.compute; the inherently per-row checks (repetition, similarity) are plain Python over
-one shard at a time."""
+pyarrow.compute; repetition and similarity turn words into integer ids and count in NumPy
+(text.word_ids), with the same results as text.repeated_ngram_ratio / word_jaccard per row."""
 
 from __future__ import annotations
 
 from ..recipe import Bounds, Filters, Lengths
 from .stage import Reasons
-from .text import normalised, prompt_texts, repeated_ngram_ratio, word_jaccard, words
+from .text import normalised, prompt_texts, repeated_ngram_ratios, word_ids, word_jaccards
 
 DEFAULT_REFUSALS = [
     r"\bI(?:'m| am) sorry\b",
@@ -88,22 +88,24 @@ class PostFilter:
         return r.split(table)
 
     def _per_row(self, table, r: Reasons) -> None:
-        """Repetition and similarity, only on rows no vectorised check has dropped already."""
+        """Repetition and similarity, only on rows no vectorised check has dropped already:
+        words as integer ids (text.word_ids), then per-row counts in NumPy."""
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         rep, sim = self.cfg.repetition, self.cfg.max_similarity
-        alive = pc.is_null(r.reason).to_pylist()
-        texts, chosen = table["rejected"].to_pylist(), table["chosen"].to_pylist()
-        repetitive, similar = [False] * len(texts), [False] * len(texts)
-        for i, ok in enumerate(alive):
-            if not ok or texts[i] is None:
-                continue
-            w = words(texts[i])
+        alive = np.asarray(pc.and_(pc.is_null(r.reason), pc.is_valid(table["rejected"])), dtype=bool)
+        rows = np.flatnonzero(alive)
+        repetitive, similar = np.zeros(table.num_rows, dtype=bool), np.zeros(table.num_rows, dtype=bool)
+        if len(rows):
+            live = table.take(pa.array(rows))
+            cols = [live["rejected"]] + ([live["chosen"]] if sim is not None else [])
+            views = word_ids(*cols)
             if rep.enabled:
-                repetitive[i] = repeated_ngram_ratio(w, rep.ngram) > rep.max_ratio
+                repetitive[rows] = repeated_ngram_ratios(*views[0], len(rows), rep.ngram) > rep.max_ratio
             if sim is not None:
-                similar[i] = word_jaccard(w, words(chosen[i])) > sim
+                similar[rows] = word_jaccards(views[0], views[1], len(rows)) > sim
         r.flag(pa.array(repetitive, pa.bool_()), "rejected_repetitive")
         r.flag(pa.array(similar, pa.bool_()), "rejected_too_similar")
 

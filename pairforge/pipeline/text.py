@@ -88,3 +88,103 @@ def word_jaccard(a: list[str], b: list[str]) -> float:
     if not sa and not sb:
         return 1.0
     return len(sa & sb) / len(sa | sb)
+
+
+# ------------------------------------------------------------------ vectorised word views
+# What words() splits on, for ASCII text: Python's ASCII whitespace (str.split also splits on
+# \x1c-\x1f) and string.punctuation.
+_ASCII_SEPARATORS = "[\t\n\x0b\x0c\r \x1c-\x1f!-/:-@\\[-`{-~]+"
+
+
+def word_lists(arr):
+    """words() of every row, vectorised: (flat Arrow string array of words, NumPy row of each
+    word). A row's words are contiguous and in order. ASCII rows go through pyarrow.compute;
+    any other row through words() itself (Python's Unicode lower case and whitespace)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.fill_null(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr, "")
+    is_ascii = np.asarray(pc.string_is_ascii(arr), dtype=bool)
+    ascii_rows = np.flatnonzero(is_ascii)
+    lists = pc.ascii_split_whitespace(
+        pc.replace_substring_regex(pc.ascii_lower(arr.filter(pa.array(is_ascii))), _ASCII_SEPARATORS, " "))
+    flat = pc.list_flatten(lists)
+    nonempty = pc.greater(pc.binary_length(flat), 0)  # ascii_split_whitespace keeps "" at the ends
+    parts = [flat.filter(nonempty)]
+    rows = [ascii_rows[np.asarray(pc.list_parent_indices(lists).filter(nonempty), dtype=np.int64)]]
+    if len(ascii_rows) < len(arr):
+        other_rows = np.flatnonzero(~is_ascii)
+        other = [words(t) for t in arr.filter(pa.array(~is_ascii)).to_pylist()]
+        parts.append(pa.array([w for ws in other for w in ws], pa.string()))
+        rows.append(np.repeat(other_rows, [len(ws) for ws in other]))
+    return pa.concat_arrays([p.cast(pa.string()) for p in parts]), np.concatenate(rows)
+
+
+def word_ids(*arrays):
+    """word_lists() of each string array, with one integer id per distinct word shared by all of
+    them: [(ids, rows), ...] as NumPy int64 arrays."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lists = [word_lists(a) for a in arrays]
+    flat = pa.concat_arrays([w for w, _ in lists])
+    ids = np.asarray(pc.dictionary_encode(flat).indices, dtype=np.int64)
+    out, start = [], 0
+    for w, rows in lists:
+        out.append((ids[start : start + len(w)], rows))
+        start += len(w)
+    return out
+
+
+def _densify(key, bound: int, factor: int):
+    """Keys renumbered 0.. in the same order when key * factor could overflow int64."""
+    import numpy as np
+
+    if bound * factor < 2**62:
+        return key, bound
+    uniq, inverse = np.unique(key, return_inverse=True)
+    return inverse.astype(np.int64), len(uniq)
+
+
+def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
+    """repeated_ngram_ratio() of every row, from word_ids() output (NumPy float64 per row)."""
+    import numpy as np
+
+    counts = np.bincount(rows, minlength=n_rows)
+    total = counts - n + 1
+    m = len(ids) - n + 1
+    distinct = np.zeros(n_rows, dtype=np.int64)
+    if m > 0:
+        valid = rows[:m] == rows[n - 1 :]  # a row's words are contiguous: same row at both ends
+        start = np.flatnonzero(valid)
+        vocab = int(ids.max()) + 1
+        key, bound = rows[start], n_rows  # the row is the most significant part of the key
+        for j in range(n):
+            key, bound = _densify(key, bound, vocab)
+            key, bound = key * vocab + ids[start + j], bound * vocab
+        key = np.sort(key)
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        owner = np.sort(rows[start])  # the sorted keys are grouped by row, rows ascending
+        distinct = np.bincount(owner[first], minlength=n_rows)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = 1.0 - distinct / total
+    return np.where(total < 2, 0.0, ratio)
+
+
+def word_jaccards(a, b, n_rows: int):
+    """word_jaccard() of every row's two word sets, from word_ids() output (NumPy float64)."""
+    import numpy as np
+
+    (ids_a, rows_a), (ids_b, rows_b) = a, b
+    vocab = int(max(ids_a.max(initial=-1), ids_b.max(initial=-1))) + 1
+    ua, ub = np.unique(rows_a * vocab + ids_a), np.unique(rows_b * vocab + ids_b)
+    size_a = np.bincount(ua // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
+    size_b = np.bincount(ub // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
+    both = np.intersect1d(ua, ub, assume_unique=True)
+    inter = np.bincount(both // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
+    union = size_a + size_b - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union == 0, 1.0, inter / union)

@@ -1,0 +1,108 @@
+"""The vectorised repetition / similarity checks and exact dedupe against the per-row Python code
+they replaced (kept here as the reference): the same kept and dropped rows, the same reasons."""
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from pairforge.data.schemas import generated_schema
+from pairforge.pipeline.dedupe import ExactDedupe
+from pairforge.pipeline.filters import PostFilter
+from pairforge.pipeline.text import (normalised, repeated_ngram_ratio, repeated_ngram_ratios, word_ids,
+                                     word_jaccard, word_jaccards, word_lists, words)
+from pairforge.recipe import recipe_from_dict
+
+
+class ReferencePostFilter(PostFilter):
+    """PostFilter with the per-row Python repetition / similarity loop it had before."""
+
+    def _per_row(self, table, r):
+        import pyarrow.compute as pc
+
+        rep, sim = self.cfg.repetition, self.cfg.max_similarity
+        alive = pc.is_null(r.reason).to_pylist()
+        texts, chosen = table["rejected"].to_pylist(), table["chosen"].to_pylist()
+        repetitive, similar = [False] * len(texts), [False] * len(texts)
+        for i, ok in enumerate(alive):
+            if not ok or texts[i] is None:
+                continue
+            w = words(texts[i])
+            if rep.enabled:
+                repetitive[i] = repeated_ngram_ratio(w, rep.ngram) > rep.max_ratio
+            if sim is not None:
+                similar[i] = word_jaccard(w, words(chosen[i])) > sim
+        r.flag(pa.array(repetitive, pa.bool_()), "rejected_repetitive")
+        r.flag(pa.array(similar, pa.bool_()), "rejected_too_similar")
+
+
+VOCAB = ["a", "b", "cat", "The", "THE", "the", "sat", "x", "Ünïcode", "straße", "İstanbul", "ǅ", "日本語",
+         "naïve", "ﬁne", "ΣΑΣ", "-", "!!!", "...", "a.b", "it's", "don't", "e-mail", "_", "__init__", "42",
+         "3.14", "😀", "\u00a0", "\u2003", "\u3000", "\x1c", "\x1f", "\x0b", "\x0c", "\x85", "\u200b",
+         "\t", "\n", "\r\n", "  ", "é", "e\u0301", "Ａ", "K", "Ω", "ß", "ﬀ", "ŉ", "\x00", "~", "`", "¿", "«»"]
+SPECIAL = [None, "", " ", "   \n\t", "!!!", "...,;:", "\x1c\x1d\x1e\x1f", "word " * 400, "a b " * 300,
+           "the cat sat " * 20, "x" * 5000, "ünï ünï ünï ünï", "A\u00a0B\u00a0A\u00a0B\u00a0A\u00a0B",
+           " ".join(str(i) for i in range(3000))]
+
+
+def random_text(rng: random.Random) -> str:
+    if rng.random() < 0.15:
+        return rng.choice(SPECIAL)
+    pool = VOCAB if rng.random() < 0.5 else VOCAB[:8]  # small pools: many repeats and overlaps
+    seps = [" ", " ", " ", "", ", ", ".", "\n", "\u00a0", "\x1c", "\t"]
+    k = rng.choice([0, 1, 2, 3, 4, 5, 8, 20, 60])
+    return "".join(rng.choice(pool) + rng.choice(seps) for _ in range(k))
+
+
+def random_table(rng: random.Random, n: int):
+    rows = []
+    for i in range(n):
+        chosen = random_text(rng) or ""
+        if rng.random() < 0.2:
+            rejected = chosen if rng.random() < 0.5 else chosen + " " + (random_text(rng) or "")
+        else:
+            rejected = random_text(rng)
+        rows.append({"id": str(i), "source_index": i, "turn_index": 0,
+                     "prompt": [{"role": "user", "content": f"q{i}"}], "chosen": chosen, "sample_index": 0,
+                     "rejected": rejected, "rejected_model": "m",
+                     "rejected_finish_reason": "length" if rng.random() < 0.05 else "stop",
+                     "prompt_tokens": 1, "chosen_tokens": 1, "rejected_tokens": 1})
+    return pa.Table.from_pylist(rows, schema=generated_schema())
+
+
+def outcome(stage, table):
+    kept, dropped = stage(table)
+    return kept["id"].to_pylist(), list(zip(dropped["id"].to_pylist(), dropped["reason"].to_pylist()))
+
+
+SETTINGS = [[], ["filters.repetition.ngram=1"], ["filters.repetition.ngram=2", "filters.max_similarity=0.5"],
+            ["filters.repetition.ngram=5", "filters.repetition.max_ratio=0"], ["filters.max_similarity=0"],
+            ["filters.repetition.enabled=false"], ["filters.max_similarity=null"],
+            ["filters.repetition.max_ratio=1", "filters.max_similarity=1", "filters.empty=false",
+             "filters.identical=false", "filters.refusals.enabled=false"]]
+
+
+@pytest.mark.parametrize("overrides", SETTINGS)
+def test_post_filter_matches_the_per_row_reference(overrides):
+    f = recipe_from_dict({"source": {"path": "x.jsonl"}}, overrides).filters
+    rng = random.Random(len(overrides) * 7919 + sum(map(len, overrides)))
+    for n in (0, 1, 3, 400):
+        table = random_table(rng, n)
+        assert outcome(PostFilter(f), table) == outcome(ReferencePostFilter(f), table)
+
+
+def test_row_level_views_match_the_python_functions():
+    rng = random.Random(1)
+    texts = [random_text(rng) for _ in range(2000)] + SPECIAL
+    others = [random_text(rng) for _ in texts]
+    flat, rows = word_lists(pa.array(texts, pa.string()))
+    got = [[] for _ in texts]
+    for w, r in zip(flat.to_pylist(), rows.tolist()):
+        got[r].append(w)
+    assert got == [words(t or "") for t in texts]
+    a, b = word_ids(pa.array(texts, pa.string()), pa.array(others, pa.string()))
+    for n in (1, 2, 3, 4, 13):
+        ratios = repeated_ngram_ratios(*a, len(texts), n)
+        assert ratios.tolist() == [repeated_ngram_ratio(words(t or ""), n) for t in texts]
+    jac = word_jaccards(a, b, len(texts))
+    assert jac.tolist() == [word_jaccard(words(t or ""), words(o or "")) for t, o in zip(texts, others)]
