@@ -106,3 +106,51 @@ def test_row_level_views_match_the_python_functions():
         assert ratios.tolist() == [repeated_ngram_ratio(words(t or ""), n) for t in texts]
     jac = word_jaccards(a, b, len(texts))
     assert jac.tolist() == [word_jaccard(words(t or ""), words(o or "")) for t, o in zip(texts, others)]
+
+
+class ReferenceExactDedupe:
+    """ExactDedupe as it was: Python's hash of each normalised text in a set."""
+
+    def __init__(self, key):
+        self.seen, self.key = set(), key
+
+    def __call__(self, table):
+        from pairforge.pipeline.stage import split_by_reason
+        from pairforge.pipeline.text import dedupe_texts
+
+        reasons = []
+        for k in normalised(dedupe_texts(table, self.key)).to_pylist():
+            reasons.append("duplicate_prompt" if hash(k) in self.seen else None)
+            self.seen.add(hash(k))
+        return split_by_reason(table, reasons)
+
+
+def prompt_table(rng: random.Random, n: int, pool: list):
+    rows = []
+    for i in range(n):
+        if pool and rng.random() < 0.4:  # an earlier prompt again, maybe re-cased or re-spaced
+            text = rng.choice(pool)
+            text = rng.choice([text, text.upper(), "  " + text + "\n", text.replace(" ", "\t  ")])
+        else:
+            text = random_text(rng) or ""
+            pool.append(text)
+        msgs = [{"role": "system", "content": rng.choice(["S", "other system"])}] if rng.random() < 0.3 else []
+        msgs.append({"role": "user", "content": text})
+        if rng.random() < 0.1:
+            msgs += [{"role": "assistant", "content": "A"}, {"role": "user", "content": rng.choice(pool)}]
+        rows.append({"id": f"{len(pool)}-{i}", "source_index": i, "turn_index": 0, "prompt": msgs, "chosen": "c"})
+    from pairforge.data.schemas import pair_schema
+
+    return pa.Table.from_pylist(rows, schema=pair_schema())
+
+
+@pytest.mark.parametrize("key", ["user_turns", "prompt", "prompt_and_chosen"])
+def test_exact_dedupe_matches_the_hash_set_reference(key):
+    rng, pool = random.Random(hash(key) % 1000), []
+    new, old = ExactDedupe(key), ReferenceExactDedupe(key)
+    for n in (0, 1, 5, 300, 0, 700, 2):
+        table = prompt_table(rng, n, pool)
+        if n > 4:
+            table = table.slice(2)  # a sliced batch: Arrow arrays with an offset
+        assert outcome(new, table) == outcome(old, table)
+

@@ -11,24 +11,52 @@ from .text import dedupe_texts, normalised, shingles
 
 
 class ExactDedupe:
-    """Drop a row whose normalised prompt was seen before; the first in source order stays."""
+    """Drop a row whose normalised prompt was seen before; the first in source order stays.
+
+    Seen prompts are kept as their 64-bit Python hash in sorted NumPy segments, merged as they
+    accumulate (8 bytes per distinct prompt, no Python set); a batch is checked in NumPy."""
 
     name = "dedupe_exact"
 
     def __init__(self, key: str = "user_turns"):
-        self.seen: set = set()
         self.key = key
+        self.segments: list = []  # sorted int64 hashes, each segment at most half the one before
+
+    def _seen(self, hashes):
+        import numpy as np
+
+        seen = np.zeros(len(hashes), dtype=bool)
+        for seg in self.segments:
+            pos = np.minimum(np.searchsorted(seg, hashes), len(seg) - 1)
+            seen |= seg[pos] == hashes
+        return seen
+
+    def _add(self, new) -> None:
+        import numpy as np
+
+        self.segments.append(new)
+        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
+            b, a = self.segments.pop(), self.segments.pop()
+            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
 
     def __call__(self, table):
-        reasons = []
-        seen = self.seen
-        for k in normalised(dedupe_texts(table, self.key)).to_pylist():
-            h = hash(k)  # a 64-bit hash per prompt: the set stays small as the data grows
-            if h in seen:
-                reasons.append("duplicate_prompt")
-            else:
-                seen.add(h)
-                reasons.append(None)
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
+        hashes = np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts))
+        order = np.argsort(hashes, kind="stable")  # equal hashes: the earliest row first
+        ordered = hashes[order]
+        first = np.ones(len(hashes), dtype=bool)
+        first[1:] = ordered[1:] != ordered[:-1]
+        dup = np.ones(len(hashes), dtype=bool)
+        dup[order[first]] = False
+        dup |= self._seen(hashes)
+        new = ordered[first & ~dup[order]]
+        if len(new):
+            self._add(new)
+        reasons = pc.if_else(pa.array(dup), pa.scalar("duplicate_prompt"), pa.scalar(None, pa.string()))
         return split_by_reason(table, reasons)
 
 

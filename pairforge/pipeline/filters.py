@@ -99,9 +99,8 @@ class PostFilter:
         rows = np.flatnonzero(alive)
         repetitive, similar = np.zeros(table.num_rows, dtype=bool), np.zeros(table.num_rows, dtype=bool)
         if len(rows):
-            live = table.take(pa.array(rows))
-            cols = [live["rejected"]] + ([live["chosen"]] if sim is not None else [])
-            views = word_ids(*cols)
+            cols = ["rejected"] + (["chosen"] if sim is not None else [])
+            views = word_ids(*(table[c].take(pa.array(rows)) for c in cols))
             if rep.enabled:
                 repetitive[rows] = repeated_ngram_ratios(*views[0], len(rows), rep.ngram) > rep.max_ratio
             if sim is not None:

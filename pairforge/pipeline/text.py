@@ -91,34 +91,73 @@ def word_jaccard(a: list[str], b: list[str]) -> float:
 
 
 # ------------------------------------------------------------------ vectorised word views
-# What words() splits on, for ASCII text: Python's ASCII whitespace (str.split also splits on
-# \x1c-\x1f) and string.punctuation.
-_ASCII_SEPARATORS = "[\t\n\x0b\x0c\r \x1c-\x1f!-/:-@\\[-`{-~]+"
+def _string_bytes(arr):
+    """(offsets rebased to 0 as int64, the bytes they index as uint8) of an Arrow string array."""
+    import numpy as np
+    import pyarrow as pa
+
+    wide = pa.types.is_large_string(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    data = arr.buffers()[2]
+    body = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
+    return offsets - offsets[0], body
+
+
+def _ascii_tables():
+    """Byte lookups for ASCII text: lower case, and whether words() keeps the byte in a word
+    (not Python's whitespace, which for str.split includes \x1c-\x1f, nor string.punctuation)."""
+    import numpy as np
+
+    lower = np.arange(256, dtype=np.uint8)
+    lower[65:91] += 32
+    in_word = np.ones(256, dtype=bool)
+    in_word[[ord(c) for c in "\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f" + string.punctuation]] = False
+    return lower, in_word
+
+
+def _ascii_words(arr, is_ascii):
+    """words() of the ASCII rows, from the bytes: (Arrow string array of words, row of each)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets, body = _string_bytes(arr)
+    lower, in_word = _ascii_tables()
+    keep = in_word[body]
+    if not is_ascii.all():
+        keep &= np.repeat(is_ascii, np.diff(offsets))
+    cuts = offsets[(offsets > 0) & (offsets < len(body))]  # a word never runs across rows
+    before, after = np.zeros(len(body), dtype=bool), np.zeros(len(body), dtype=bool)
+    before[1:], after[:-1] = keep[:-1], keep[1:]
+    before[cuts], after[cuts - 1] = False, False
+    first, end = np.flatnonzero(keep & ~before), np.flatnonzero(keep & ~after) + 1
+    word_offsets = np.zeros(len(first) + 1, dtype=np.int64)
+    np.cumsum(end - first, out=word_offsets[1:])
+    wide = word_offsets[-1] >= 2**31
+    text = lower[body[keep]]
+    typ = pa.large_string() if wide else pa.string()
+    word_offsets = word_offsets if wide else word_offsets.astype(np.int32)
+    words_arr = pa.Array.from_buffers(typ, len(first), [None, pa.py_buffer(word_offsets), pa.py_buffer(text)])
+    return words_arr, np.searchsorted(offsets, first, side="right") - 1
 
 
 def word_lists(arr):
     """words() of every row, vectorised: (flat Arrow string array of words, NumPy row of each
-    word). A row's words are contiguous and in order. ASCII rows go through pyarrow.compute;
-    any other row through words() itself (Python's Unicode lower case and whitespace)."""
+    word). A row's words are contiguous and in order. ASCII rows are split from their bytes;
+    any other row goes through words() itself (Python's Unicode lower case and whitespace)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = pc.fill_null(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr, "")
     is_ascii = np.asarray(pc.string_is_ascii(arr), dtype=bool)
-    ascii_rows = np.flatnonzero(is_ascii)
-    lists = pc.ascii_split_whitespace(
-        pc.replace_substring_regex(pc.ascii_lower(arr.filter(pa.array(is_ascii))), _ASCII_SEPARATORS, " "))
-    flat = pc.list_flatten(lists)
-    nonempty = pc.greater(pc.binary_length(flat), 0)  # ascii_split_whitespace keeps "" at the ends
-    parts = [flat.filter(nonempty)]
-    rows = [ascii_rows[np.asarray(pc.list_parent_indices(lists).filter(nonempty), dtype=np.int64)]]
-    if len(ascii_rows) < len(arr):
-        other_rows = np.flatnonzero(~is_ascii)
+    flat, rows = _ascii_words(arr, is_ascii)
+    parts, rows = [flat.cast(pa.large_string())], [rows]
+    if not is_ascii.all():
         other = [words(t) for t in arr.filter(pa.array(~is_ascii)).to_pylist()]
-        parts.append(pa.array([w for ws in other for w in ws], pa.string()))
-        rows.append(np.repeat(other_rows, [len(ws) for ws in other]))
-    return pa.concat_arrays([p.cast(pa.string()) for p in parts]), np.concatenate(rows)
+        parts.append(pa.array([w for ws in other for w in ws], pa.large_string()))
+        rows.append(np.repeat(np.flatnonzero(~is_ascii), [len(ws) for ws in other]))
+    return pa.concat_arrays(parts), np.concatenate(rows)
 
 
 def word_ids(*arrays):
@@ -144,8 +183,12 @@ def _densify(key, bound: int, factor: int):
 
     if bound * factor < 2**62:
         return key, bound
-    uniq, inverse = np.unique(key, return_inverse=True)
-    return inverse.astype(np.int64), len(uniq)
+    order = np.argsort(key, kind="stable")  # np.unique is far slower than a sort here
+    ranks = np.zeros(len(key), dtype=np.int64)
+    ranks[1:] = np.cumsum(key[order][1:] != key[order][:-1])
+    dense = np.empty(len(key), dtype=np.int64)
+    dense[order] = ranks
+    return dense, int(ranks[-1]) + 1 if len(key) else 1
 
 
 def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
@@ -174,17 +217,27 @@ def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
     return np.where(total < 2, 0.0, ratio)
 
 
+def _sorted_set(keys):
+    """np.unique(keys), by a sort (NumPy 2.3's np.unique is much slower on int64 here)."""
+    import numpy as np
+
+    s = np.sort(keys)
+    return s[np.append(True, s[1:] != s[:-1])] if len(s) else s
+
+
 def word_jaccards(a, b, n_rows: int):
     """word_jaccard() of every row's two word sets, from word_ids() output (NumPy float64)."""
     import numpy as np
 
     (ids_a, rows_a), (ids_b, rows_b) = a, b
     vocab = int(max(ids_a.max(initial=-1), ids_b.max(initial=-1))) + 1
-    ua, ub = np.unique(rows_a * vocab + ids_a), np.unique(rows_b * vocab + ids_b)
+    ua, ub = _sorted_set(rows_a * vocab + ids_a), _sorted_set(rows_b * vocab + ids_b)
     size_a = np.bincount(ua // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
     size_b = np.bincount(ub // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
-    both = np.intersect1d(ua, ub, assume_unique=True)
+    both = np.sort(np.concatenate([ua, ub]))
+    both = both[:-1][both[1:] == both[:-1]]  # in both sets: each set has a key at most once
     inter = np.bincount(both // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
     union = size_a + size_b - inter
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union == 0, 1.0, inter / union)
+
