@@ -59,7 +59,9 @@ def random_table(rng: random.Random, n: int):
     for i in range(n):
         chosen = random_text(rng) or ""
         if rng.random() < 0.2:
-            rejected = chosen if rng.random() < 0.5 else chosen + " " + (random_text(rng) or "")
+            same = rng.choice([chosen, chosen.upper(), chosen.lower(), " " + chosen.replace(" ", "\n \x1c") + "\t",
+                               chosen.replace(".", " "), chosen.replace("\u00a0", " ")])
+            rejected = same if rng.random() < 0.6 else chosen + " " + (random_text(rng) or "")
         else:
             rejected = random_text(rng)
         rows.append({"id": str(i), "source_index": i, "turn_index": 0,

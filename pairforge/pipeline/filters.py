@@ -73,40 +73,60 @@ class PostFilter:
         f = self.cfg
         r = Reasons(table.num_rows)
         rejected = table["rejected"]
+        stats = self._word_stats(table) if f.identical or f.repetition.enabled or f.max_similarity is not None else None
         if f.empty:
             r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(rejected, ""))), 0), "rejected_empty")
             r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["chosen"])), 0), "chosen_empty")
         if f.truncated == "drop":
             r.flag(pc.equal(table["rejected_finish_reason"], "length"), "rejected_truncated")
         if f.identical:
-            r.flag(pc.equal(normalised(rejected), normalised(table["chosen"])), "rejected_identical_to_chosen")
+            r.flag(self._identical(table, stats[0]), "rejected_identical_to_chosen")
         _bounds(r, "rejected", pc.utf8_length(rejected), table["rejected_tokens"], f.lengths.rejected)
         if self.refusal_re:
             r.flag(pc.match_substring_regex(rejected, self.refusal_re), "rejected_refusal")
         if f.repetition.enabled or f.max_similarity is not None:
-            self._per_row(table, r)
+            self._word_checks(table, r, *stats)
         return r.split(table)
 
-    def _per_row(self, table, r: Reasons) -> None:
-        """Repetition and similarity, only on rows no vectorised check has dropped already:
-        words as integer ids (text.word_ids), then per-row counts in NumPy."""
+    def _word_stats(self, table):
+        """(Jaccard of the word sets, repeated n-gram ratio or None) per row, as words() /
+        word_jaccard / repeated_ngram_ratio give them, from integer word ids (text.word_ids)."""
+        n, rep = table.num_rows, self.cfg.repetition
+        rejected, chosen = word_ids(table["rejected"], table["chosen"])
+        ratio = repeated_ngram_ratios(*rejected, n, rep.ngram) if rep.enabled else None
+        return word_jaccards(rejected, chosen, n), ratio
+
+    @staticmethod
+    def _identical(table, jaccard):
+        """normalised(rejected) == normalised(chosen), compared only where it can hold: two ASCII
+        texts (Arrow's and Python's lower case and whitespace agree there) with equal normalised
+        forms have equal word sets, so only rows with a Jaccard of 1 or any non-ASCII text."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rejected, chosen = table["rejected"], table["chosen"]
+        ascii_both = pc.and_(pc.string_is_ascii(pc.fill_null(rejected, "")), pc.string_is_ascii(pc.fill_null(chosen, "")))
+        rows = np.flatnonzero(~np.asarray(ascii_both, dtype=bool) | (jaccard == 1.0))
+        same = np.zeros(table.num_rows, dtype=bool)
+        if len(rows):
+            idx = pa.array(rows)
+            equal = pc.equal(normalised(rejected.take(idx)), normalised(chosen.take(idx)))
+            same[rows] = np.asarray(pc.fill_null(equal, False), dtype=bool)
+        return pa.array(same)
+
+    def _word_checks(self, table, r: Reasons, jaccard, ratio) -> None:
+        """Repetition, then similarity; rows without an answer are never flagged by either."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         rep, sim = self.cfg.repetition, self.cfg.max_similarity
-        alive = np.asarray(pc.and_(pc.is_null(r.reason), pc.is_valid(table["rejected"])), dtype=bool)
-        rows = np.flatnonzero(alive)
-        repetitive, similar = np.zeros(table.num_rows, dtype=bool), np.zeros(table.num_rows, dtype=bool)
-        if len(rows):
-            cols = ["rejected"] + (["chosen"] if sim is not None else [])
-            views = word_ids(*(table[c].take(pa.array(rows)) for c in cols))
-            if rep.enabled:
-                repetitive[rows] = repeated_ngram_ratios(*views[0], len(rows), rep.ngram) > rep.max_ratio
-            if sim is not None:
-                similar[rows] = word_jaccards(views[0], views[1], len(rows)) > sim
-        r.flag(pa.array(repetitive, pa.bool_()), "rejected_repetitive")
-        r.flag(pa.array(similar, pa.bool_()), "rejected_too_similar")
+        answered = np.asarray(pc.is_valid(table["rejected"]), dtype=bool)
+        if rep.enabled:
+            r.flag(pa.array(answered & (ratio > rep.max_ratio)), "rejected_repetitive")
+        if sim is not None:
+            r.flag(pa.array(answered & (jaccard > sim)), "rejected_too_similar")
 
 
 def token_bounds_check(lengths: Lengths):
