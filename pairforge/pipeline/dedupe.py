@@ -9,6 +9,9 @@ from ..recipe import NearDedupeConfig
 from .stage import split_by_reason
 from .text import dedupe_texts, normalised, shingles
 
+_ROW_BITS = 2**32 - 1  # NearDedupe's index: the low 32 bits of an entry are the row id
+_KEY_BITS = 2**64 - 2**32  # and the high 32 bits the band key's
+
 
 class ExactDedupe:
     """Drop a row whose normalised prompt was seen before; the first in source order stays.
@@ -63,8 +66,8 @@ class ExactDedupe:
 class NearDedupe:
     """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
 
-    The LSH index is compact: per kept row, one uint64 key and one int32 row id per band, in
-    sorted NumPy segments (merged as they accumulate), plus a 1-byte-per-permutation copy of the
+    The LSH index is compact: per kept row and band, one uint64 holding the band key's high 32
+    bits and the row id, in sorted NumPy segments (merged as they accumulate), plus a 1-byte-per-permutation copy of the
     signature (b-bit minwise hashing) to verify candidates against the threshold. Band matches
     only propose candidates, so a loose band setting keeps recall high without false drops.
     Queries are vectorised per batch; Python only loops over rows that have candidates.
@@ -81,7 +84,7 @@ class NearDedupe:
         self.rows_per_band = self.num_perm // self.bands
         self.sigs = np.zeros((1024, self.num_perm), dtype=np.uint8)
         self.n = 0
-        self.segments: list = []  # [(sorted uint64 keys, int32 row ids)]
+        self.segments: list = []  # sorted uint64: band key's high 32 bits | row id
 
     # -------------------------------------------------------------- index
     def _band_keys(self, digests):
@@ -96,28 +99,29 @@ class NearDedupe:
         return h  # (rows, bands)
 
     def _add_segment(self, keys, rows) -> None:
+        """One sorted uint64 per (band key, row): the key's high 32 bits and the row id below."""
         import numpy as np
 
-        order = np.argsort(keys, kind="stable")
-        self.segments.append((keys[order], rows[order]))
-        while len(self.segments) > 1 and len(self.segments[-1][0]) * 2 >= len(self.segments[-2][0]):
-            (k2, r2), (k1, r1) = self.segments.pop(), self.segments.pop()
-            k, r = np.concatenate([k1, k2]), np.concatenate([r1, r2])
-            order = np.argsort(k, kind="stable")
-            self.segments.append((k[order], r[order]))
+        if self.n >= 2**32:
+            raise ValueError("near-dedupe index holds at most 2**32 rows")
+        self.segments.append(np.sort((keys & np.uint64(_KEY_BITS)) | rows.astype(np.uint64)))
+        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
+            b, a = self.segments.pop(), self.segments.pop()
+            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
 
     def _existing_candidates(self, keys):
-        """{batch row: set of kept row ids sharing a band key} from the index."""
+        """{batch row: set of kept row ids sharing a band key's high 32 bits} from the index (a
+        wider net than the whole key: candidates are verified against the threshold)."""
         import numpy as np
 
-        flat = keys.reshape(-1)
+        flat = keys.reshape(-1) & np.uint64(_KEY_BITS)
         owner = np.repeat(np.arange(len(keys)), self.bands)
         found: dict[int, set] = {}
-        for seg_keys, seg_rows in self.segments:
-            pos = np.searchsorted(seg_keys, flat)
-            pos_c = np.minimum(pos, len(seg_keys) - 1)
-            hit = (pos < len(seg_keys)) & (seg_keys[pos_c] == flat)
-            for o, r in zip(owner[hit].tolist(), seg_rows[pos_c[hit]].tolist()):
+        for seg in self.segments:
+            pos = np.minimum(np.searchsorted(seg, flat), len(seg) - 1)  # the lowest row id first
+            hit = (seg[pos] & np.uint64(_KEY_BITS)) == flat
+            rows = (seg[pos[hit]] & np.uint64(_ROW_BITS)).astype(np.int64)
+            for o, r in zip(owner[hit].tolist(), rows.tolist()):
                 found.setdefault(o, set()).add(r)
         return found
 
@@ -190,6 +194,5 @@ class NearDedupe:
             kept_ids.append(self.n)
             self.n += 1
         if kept_rows:
-            self._add_segment(keys[kept_rows].reshape(-1),
-                              np.repeat(np.asarray(kept_ids, dtype=np.int32), self.bands))
+            self._add_segment(keys[kept_rows].reshape(-1), np.repeat(np.asarray(kept_ids, dtype=np.int64), self.bands))
         return split_by_reason(table, reasons)
