@@ -156,3 +156,15 @@ def test_exact_dedupe_matches_the_hash_set_reference(key):
             table = table.slice(2)  # a sliced batch: Arrow arrays with an offset
         assert outcome(new, table) == outcome(old, table)
 
+
+
+def test_word_lists_of_sliced_and_chunked_arrays():
+    rng = random.Random(2)
+    texts = [random_text(rng) for _ in range(300)]
+    for arr in (pa.array(texts, pa.string()).slice(7, 200), pa.chunked_array([texts[7:100], texts[100:207]]),
+                pa.array(texts[7:207], pa.large_string()), pa.chunked_array([], pa.string())):
+        flat, rows = word_lists(arr)
+        got = [[] for _ in range(len(arr))]
+        for w, r in zip(flat.to_pylist(), rows.tolist()):
+            got[r].append(w)
+        assert got == [words(t or "") for t in arr.to_pylist()]
