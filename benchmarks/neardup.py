@@ -1,26 +1,20 @@
 """Near-duplicate prompts: pairforge's NearDedupe vs datatrove's MinHash dedup vs datasketch MinHashLSH.
 
-    python benchmarks/neardup.py                          # 200k prompts (tens of minutes on 2 cores)
-    python benchmarks/neardup.py --rows 20000 --scale     # quick; --scale: no pairforge scaling runs
-    python benchmarks/neardup.py --scale 100000 1000000   # pairforge's peak RSS at these sizes (default)
+    python benchmarks/neardup.py                          # 200k prompts, + pairforge alone at 100k and 1M
+    python benchmarks/neardup.py --rows 20000 --scale     # quick (no scaling runs)
 
-Synthetic prompts (deterministic): 25-40 words drawn from a 30k vocabulary of letter-only words
-(datatrove normalises digits away); ~3% are planted near-duplicates, an earlier original prompt
-with 1-2 words replaced (2-word-shingle Jaccard ~0.7-0.9). All three use 2-word shingles of the
-lower-cased, whitespace-split prompt:
-- pairforge: NearDedupe(threshold, num_perm, bands, shingle, seed) with the recipe defaults
-  (0.6, 128, 32 bands, 2, 42) over Arrow tables of `batch` rows with a `prompt` column of messages,
-  as a build calls it; the first row of a group stays.
-- datatrove: MinhashDedupSignature -> MinhashDedupBuckets -> MinhashDedupCluster -> MinhashDedupFilter
-  on the local executor, 2 tasks (2 Parquet files) and 2 workers (buckets: one task per bucket),
-  128 hashes as 32 buckets x 4 (the LSH shape pairforge uses; datatrove does not verify candidates),
-  a whitespace word tokenizer (its English default needs spaCy).
-- datasketch: MinHashLSH(threshold, num_perm) (it picks its bands), query then insert (keep first).
-Each method runs in its own subprocess (--repeats interleaved); rows/s is rows over the child's
-own dedupe time (reading Parquet included, imports not); peak RSS is the child's ru_maxrss from
-os.wait4 (the largest process of its tree) and the sampled peak sum of RSS over its process tree.
-Precision / recall against the planted groups: a group of k rows should lose k-1 of them (any k-1),
-a lone row none. Markdown on stdout, everything in WORKDIR/report.json.
+Synthetic prompts (seeded): 25-40 words from a 30k vocabulary of letter-only words (datatrove
+normalises digits away); ~3% planted near-duplicates: an earlier prompt with 1-2 words replaced.
+All use 2-word shingles of the lower-cased, whitespace-split prompt and 128 permutations/hashes.
+pairforge: NearDedupe with the recipe defaults (threshold 0.6, 32 bands, seed 42) on Arrow tables of
+--batch rows with a `prompt` column of messages, as a build calls it. datatrove: Signature -> Buckets
+-> Cluster -> Filter on the local executor, 2 tasks / 2 workers (Buckets: a task per bucket), 32
+buckets x 4 hashes (pairforge's LSH shape, no verification), a whitespace word tokenizer (its English
+default needs spaCy). datasketch: MinHashLSH(threshold=0.6), query then insert (first one stays).
+Each run is its own subprocess (--repeats interleaved): rows/s over the child's own dedupe time
+(Parquet reading included, imports not); peak RSS = ru_maxrss from os.wait4 (largest process of the
+tree) and the sampled peak sum over the tree. Precision / recall vs the planted groups: a group of k
+rows should lose any k-1 of them, a lone row none. Markdown on stdout, all in WORKDIR/report.json.
 """
 
 from __future__ import annotations
@@ -59,9 +53,6 @@ def shingles(text: str, size: int = 2) -> list[str]:
     return [" ".join(words[i : i + size]) for i in range(len(words) - size + 1)]
 
 
-# ------------------------------------------------------------------ data
-
-
 def make_data(rows: int, folder: Path, seed: int = 0) -> None:
     """Two Parquet files (id, text, prompt messages, group) and truth.json (group of each row)."""
     import pyarrow as pa
@@ -93,10 +84,7 @@ def make_data(rows: int, folder: Path, seed: int = 0) -> None:
     (folder / "truth.json").write_text(json.dumps(groups))
 
 
-# ------------------------------------------------------------------ the three methods (children)
-
-
-def run_pairforge(folder: Path, a) -> list[str]:
+def run_pairforge(folder: Path, a) -> tuple[list, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -106,10 +94,10 @@ def run_pairforge(folder: Path, a) -> list[str]:
         for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "prompt"]):
             _, dropped = near(pa.Table.from_batches([b]))
             removed += dropped["id"].to_pylist()
-    return removed
+    return removed, f"{a.bands}x{a.num_perm // a.bands} + verify J>={a.threshold}"
 
 
-def run_datasketch(folder: Path, a) -> list[str]:
+def run_datasketch(folder: Path, a) -> tuple[list, str]:
     import pyarrow.parquet as pq
     from datasketch import MinHash, MinHashLSH
 
@@ -124,7 +112,7 @@ def run_datasketch(folder: Path, a) -> list[str]:
                     removed.append(key)
                 else:
                     lsh.insert(key, m)
-    return removed
+    return removed, f"{lsh.b}x{lsh.r} (threshold {a.threshold})"
 
 
 def xxhash64_str(data) -> int:
@@ -133,14 +121,13 @@ def xxhash64_str(data) -> int:
     return xxhash.xxh64_intdigest(data.encode() if isinstance(data, str) else data)
 
 
-def run_datatrove(folder: Path, a) -> list[str]:
+def run_datatrove(folder: Path, a) -> tuple[list, str]:
+    import datatrove.utils.hashes.xxhash as dt_xxhash
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline import dedup as dt
     from datatrove.pipeline.readers import ParquetReader
     from datatrove.pipeline.writers import ParquetWriter
     from datatrove.utils.word_tokenizers import WordTokenizer
-
-    import datatrove.utils.hashes.xxhash as dt_xxhash
 
     dt_xxhash.xxhash64 = xxhash64_str  # datatrove 0.10.1 passes str, xxhash 4 wants bytes
 
@@ -171,7 +158,9 @@ def run_datatrove(folder: Path, a) -> list[str]:
         2, "filter")
     import pyarrow.parquet as pq
 
-    return [i for f in sorted((work / "removed").glob("*.parquet")) for i in pq.read_table(f, columns=["id"])[0].to_pylist()]
+    files = sorted((work / "removed").glob("*.parquet"))
+    return [i for f in files for i in pq.read_table(f, columns=["id"])[0].to_pylist()], f"{cfg.num_buckets}x" \
+        f"{cfg.hashes_per_bucket}, no verify"
 
 
 METHODS = {"pairforge": run_pairforge, "datatrove": run_datatrove, "datasketch": run_datasketch}
@@ -179,14 +168,11 @@ METHODS = {"pairforge": run_pairforge, "datatrove": run_datatrove, "datasketch":
 
 def child(a) -> None:
     t0 = time.perf_counter()
-    removed = METHODS[a.child](Path(a.data), a)
+    removed, lsh = METHODS[a.child](Path(a.data), a)
     seconds = time.perf_counter() - t0
     Path(a.out).write_text(json.dumps(removed))
     hwm = next(int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM:"))
-    print(json.dumps({"seconds": seconds, "removed": len(removed), "vmhwm_mib": hwm / 1024}))
-
-
-# ------------------------------------------------------------------ the parent (stays small)
+    print(json.dumps({"seconds": seconds, "removed": len(removed), "vmhwm_mib": hwm / 1024, "lsh": lsh}))
 
 
 def tree_rss_sampler(pid: int, peak: list) -> None:
@@ -244,15 +230,15 @@ def score(folder: Path, removed_file: str) -> dict:
 PARAMS = ("threshold", "num_perm", "bands", "shingle", "seed", "batch", "dt_buckets", "workers", "workdir")
 
 
-def table(results: dict, rows: int) -> list[str]:
-    lines = ["| method | rows | dedupe s | rows/s | wall s | CPU s | ru_maxrss MiB | tree peak RSS MiB | "
-             "removed | precision | recall |", "|" + "---|" * 11]
+def table(results: dict) -> list[str]:
+    lines = ["| method | LSH bands x rows | rows | dedupe s | rows/s | wall s | CPU s | ru_maxrss MiB | "
+             "tree peak RSS MiB | removed | precision | recall |", "|" + "---|" * 12]
     for (method, n), runs in results.items():
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
         s = runs[0]["score"]
-        lines.append(f"| {method} | {n} | {m['seconds']:.1f} | {n / m['seconds']:,.0f} | {m['wall_s']:.1f} | "
-                     f"{m['cpu_s']:.1f} | {m['maxrss_mib']:.0f} | {m['tree_peak_rss_mib']:.0f} | {s['removed']} | "
-                     f"{s['precision']} | {s['recall']} |")
+        lines.append(f"| {method} | {runs[0]['lsh']} | {n} | {m['seconds']:.1f} | {n / m['seconds']:,.0f} | "
+                     f"{m['wall_s']:.1f} | {m['cpu_s']:.1f} | {m['maxrss_mib']:.0f} | {m['tree_peak_rss_mib']:.0f} | "
+                     f"{s['removed']} | {s['precision']} | {s['recall']} |")
     loads = [r["load1_before"] for runs in results.values() for r in runs]
     lines.append(f"\nmedians of {len(next(iter(results.values())))} run(s); load average before runs "
                  f"{min(loads):.2f}..{max(loads):.2f} on {os.cpu_count()} CPUs")
@@ -297,7 +283,7 @@ def main():
     for (_, n), runs in results.items():
         for res in runs:
             res["score"] = score(work / f"data-{n}", res["removed_file"])
-    print("\n".join(["## Near-duplicate prompts", *table(results, a.rows)]))
+    print("\n".join(["## Near-duplicate prompts", *table(results)]))
     report = {f"{m}@{n}": runs for (m, n), runs in results.items()}
     (work / "report.json").write_text(json.dumps({"args": vars(a), "results": report}, indent=1))
 
