@@ -30,12 +30,10 @@ VARIANTS = {"transformers": ["pairforge", "script"],
 
 
 def weights_folder() -> str:
-    """The safetensors folder pairforge converts the built-in GGUF into (its module may move)."""
+    """The safetensors folder pairforge converts the built-in GGUF into."""
     sys.path.insert(0, str(ROOT))
-    try:
-        from pairforge.weights import materialise, resolve_model
-    except ImportError:
-        from pairforge.models import materialise, resolve_model
+    from pairforge.weights import materialise, resolve_model
+
     return materialise(resolve_model("smollm2-135m-instruct"))[0]
 
 

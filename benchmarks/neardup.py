@@ -36,14 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 NEAR_SHARE = 0.03
 
 
-def near_dedupe_class():
-    """pairforge's near-dedupe stage (moving to pairforge.pipeline.dedupe in the re-layout)."""
+def near_dedupe(a):
+    """pairforge's near-dedupe stage, built from its recipe section as a build builds it."""
     sys.path.insert(0, str(ROOT))
-    try:
-        from pairforge.pipeline.dedupe import NearDedupe
-    except ImportError:
-        from pairforge.quality import NearDedupe
-    return NearDedupe
+    from pairforge.pipeline.dedupe import NearDedupe
+    from pairforge.recipe import NearDedupeConfig
+
+    return NearDedupe(NearDedupeConfig(threshold=a.threshold, num_perm=a.num_perm, bands=a.bands, shingle=a.shingle,
+                                       seed=a.seed))
 
 
 def shingles(text: str, size: int = 2) -> list[str]:
@@ -88,7 +88,7 @@ def run_pairforge(folder: Path, a) -> tuple[list, str]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    near = near_dedupe_class()(a.threshold, a.num_perm, a.bands, a.shingle, a.seed)
+    near = near_dedupe(a)
     removed = []
     for f in sorted(folder.glob("part-*.parquet")):
         for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "prompt"]):
