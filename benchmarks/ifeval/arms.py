@@ -52,7 +52,7 @@ def build_pairs(train_jsonl: Path, weak_model: str, out: Path, logs: Path, max_t
     sets = [f"source.path={train_jsonl}", "source.format=plain", "source.columns.prompt=prompt",
             "source.columns.response=response", f"weak_model.model={weak_model}", f"weak_model.backend={backend}",
             "weak_model.device=cpu", f"weak_model.batch_size={batch}", f"weak_model.sampling.max_tokens={max_tokens}",
-            "generation.shard_size=64", "split.test_size=0.1", "split.seed=0", f"output.dir={out}"]
+            "generation.shard_size=64", "split.test_size=0", "split.seed=0", f"output.dir={out}"]
     args = ["-m", "pairforge.cli", "build", "--json", "-q"] + [x for s in sets for x in ("--set", s)]
     summary, secs = run_json(args, logs / "build.log")
     return {"rows_read": summary.get("rows_read"), "rows_written": summary.get("rows_written"),

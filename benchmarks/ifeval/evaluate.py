@@ -33,7 +33,9 @@ def load_ifbench(limit: int | None = None) -> tuple[list[dict], list[dict]]:
     bad = unscorable_ids()
     keep = [r for r in rows if not bad & set(r["instruction_id_list"])]
     out = [r for r in rows if bad & set(r["instruction_id_list"])]
-    return keep[:limit] if limit else keep, out
+    if limit and limit < len(keep):  # the file is grouped by instruction type: an even stride covers them all
+        keep = [keep[i * len(keep) // limit] for i in range(limit)]
+    return keep, out
 
 
 def _rate(flags: list[bool]) -> float | None:
@@ -65,7 +67,7 @@ def score_ifbench(rows: list[dict], answers: list[str], left_out: int) -> tuple[
     flat_l = [x for r in recs for x in r["inst_loose"]]
     summary = {"prompts": len(recs), "unscorable": left_out, "strict": _rate([r["prompt_strict"] for r in recs]),
                "loose": _rate([r["prompt_loose"] for r in recs]), "inst_strict": _rate(flat_s),
-               "inst_loose": _rate(flat_l)}
+               "inst_loose": _rate(flat_l), "instruction_types": len({i for r in recs for i in r["ids"]})}
     return summary, recs
 
 
@@ -91,7 +93,7 @@ def main(argv=None):
     ap.add_argument("--model", required=True, help="model folder")
     ap.add_argument("--data", required=True, help="in-distribution JSONL (make_sft's test or dev split)")
     ap.add_argument("--limit", type=int, help="first N in-distribution prompts")
-    ap.add_argument("--ifbench-limit", type=int, help="first N scorable IFBench prompts")
+    ap.add_argument("--ifbench-limit", type=int, help="N scorable IFBench prompts, evenly spread over the file")
     ap.add_argument("--no-ifbench", action="store_true")
     ap.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     ap.add_argument("--max-new-tokens", type=int, default=256)

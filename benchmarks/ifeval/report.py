@@ -15,7 +15,7 @@ def arm_table(results: dict) -> list[str]:
         i, b = r.get("indist", {}), r.get("ifbench", {})
         lines.append(f"| {arm} | {_pct(i.get('pass_rate'))} | {_pct(i.get('pass_rate_loose'))} | "
                      f"{_pct(b.get('strict'))} | {_pct(b.get('loose'))} | {i.get('prompts', 0)} | "
-                     f"{b.get('prompts', 0)} ({b.get('unscorable', 0)}) |")
+                     f"{b.get('prompts', 0)} ({b.get('unscorable', 0)}), {b.get('instruction_types', 0)} types |")
     return lines
 
 
@@ -31,6 +31,7 @@ def markdown(report: dict) -> str:
     c, p = report["config"], report["prepare"]
     lines = [
         "# pairforge IFEval-style outcome benchmark", "",
+        f"Command: `{report.get('command', '')}`", "",
         f"Model: `{p['model']}`; training budget per arm: {c['steps']} steps x batch {c['batch']} "
         f"(SFT->IPO: {c['steps'] // 2} + {c['steps'] - c['steps'] // 2}); LoRA rank {c['rank']}; "
         f"greedy, max {c['max_new_tokens']} new tokens ({c['backend']}).",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -141,7 +142,8 @@ def main(argv=None):
     results = final_eval(a, work, arm_models)
     seconds["final_eval"] = round(time.perf_counter() - t1, 1)
     seconds["total"] = round(time.perf_counter() - t0, 1)
-    report = {"config": {k: v for k, v in vars(a).items()}, "prepare": prep, "selection": sel,
+    command = "python -m benchmarks.ifeval.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = {"command": command.strip(), "config": {k: v for k, v in vars(a).items()}, "prepare": prep, "selection": sel,
               "sft_then_ipo": combo, "arms": arm_models, "results": results, "seconds": seconds}
     (work / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     (work / "results.md").write_text(markdown(report))
