@@ -2,13 +2,15 @@
 
 `script` is a list of answers to give, in order, before answering normally (200). An entry is a
 status (e.g. [429, 500, 503]: the body is a small JSON error) or a pair (status, body) whose body
-(bytes, str, or anything JSON-serialisable) is sent as is: malformed 200s, long 400 texts. A prompt
-containing 'REFUSE' gets a 400 (as a server does for a prompt over its context). Answers echo the
-last user message, so results are checkable.
+(bytes, str, or anything JSON-serialisable) is sent as is: malformed 200s, long 400 texts; a
+triple (status, body, headers) adds headers: (302, None, {"Location": url}) is a redirect. A prompt
+containing 'REFUSE' gets a 400 (as a server does for a prompt over its context) and leaves the
+script alone. Answers echo the last user message, so results are checkable.
 
 `api_key` requires `Authorization: Bearer <key>`, `basic_auth=(user, password)` requires HTTP
 Basic auth; either way a request without it gets a 401. `seen_auth` records every request's
-Authorization header (or ""). A 429 carries `Retry-After: <retry_after>`.
+Authorization header (or ""), and `methods` its method: a GET (what urllib makes of a redirected
+POST) is recorded too, and answered 405. A 429 carries `Retry-After: <retry_after>`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class FakeOpenAI:
         self.retry_after = retry_after
         self.calls = 0
         self.seen_auth: list[str] = []
+        self.methods: list[str] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -45,16 +48,23 @@ class FakeOpenAI:
             def log_message(self, *a):
                 pass
 
+            def do_GET(self):
+                with outer.lock:
+                    outer.methods.append("GET")
+                    outer.seen_auth.append(self.headers.get("Authorization", ""))
+                self._send(405, json.dumps({"error": {"message": "GET is not allowed"}}).encode(), {})
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                last = body["messages"][-1]["content"]
                 with outer.lock:
                     outer.calls += 1
+                    outer.methods.append("POST")
                     outer.seen_auth.append(self.headers.get("Authorization", ""))
-                    entry = outer.script.pop(0) if outer.script else 200
-                status, raw = entry if isinstance(entry, tuple) else (entry, None)
+                    entry = outer.script.pop(0) if outer.script and "REFUSE" not in last else 200
+                status, raw, headers = (entry + ({},))[:3] if isinstance(entry, tuple) else (entry, None, {})
                 if outer.auth and self.headers.get("Authorization") != outer.auth:
                     status, raw = 401, None
-                last = body["messages"][-1]["content"]
                 if status == 200 and raw is None and "REFUSE" in last:
                     status = 400
                 if raw is not None:
@@ -66,9 +76,14 @@ class FakeOpenAI:
                     payload = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
                                                        "finish_reason": "stop"}],
                                           "usage": {"prompt_tokens": len(last.split()), "completion_tokens": 7}}).encode()
-                self.send_response(status)
                 if status == 429:
-                    self.send_header("Retry-After", outer.retry_after)
+                    headers = {"Retry-After": outer.retry_after, **headers}
+                self._send(status, payload, headers)
+
+            def _send(self, status, payload, headers):
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

@@ -23,13 +23,25 @@ from pairforge.recipe import recipe_from_dict
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
 
 
-def openai_recipe(url, out, limit=6, **openai):
+def openai_recipe_dict(url, out, limit=6, **openai):
     r = tiny_recipe("tiny", {"path": DEMO, "limit": limit}, out, split={"test_size": 0.0},
                     filters={"max_similarity": None})
     r["weak_model"] = {"model": "tiny", "backend": "openai",
                        "openai": {"base_url": url, "backoff_s": 0.01, "concurrency": 3, **openai},
                        "sampling": {"temperature": 0.7, "top_p": 0.9, "max_tokens": 16, "n": 2, "seed": 5}}
-    return recipe_from_dict(r)
+    return r
+
+
+def openai_recipe(url, out, limit=6, **openai):
+    return recipe_from_dict(openai_recipe_dict(url, out, limit, **openai))
+
+
+def excluded_errors(out):
+    """[(reason, the `error` a dropped row's detail carries)] of excluded/generate.parquet."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(out / "excluded" / "generate.parquet")
+    return [(r, json.loads(d)["error"]) for r, d in zip(t["reason"].to_pylist(), t["detail"].to_pylist())]
 
 
 def test_retries_on_429_and_5xx_then_succeeds(tmp_path):
@@ -321,6 +333,15 @@ MALFORMED = {
     "usage not an object": ({"choices": [{"message": {"content": "hi"}}], "usage": "many"}, "usage"),
     "usage counts not ints": ({"choices": [{"message": {"content": "hi"}}], "usage": {"completion_tokens": "7"}},
                               "usage"),
+    "usage count past int32": ({"choices": [{"message": {"content": "hi"}}], "usage": {"prompt_tokens": 2**40}},
+                               "usage"),
+    "choice not an object": ({"choices": ["hi"]}, "message"),
+    "lone surrogate": (b'{"choices": [{"message": {"content": "hi \\ud83d"}}]}', "lone surrogate at character 3"),
+    "finish_reason content_filter": ({"choices": [{"message": {"content": ""}, "finish_reason": "content_filter"}]},
+                                     '"content_filter" is neither'),
+    "finish_reason not a string": ({"choices": [{"message": {"content": "hi"}, "finish_reason": {"a": 1}}]},
+                                   "finish_reason"),
+    "nested too deep": (b"[" * 100_000, "invalid JSON"),
 }
 
 
@@ -354,7 +375,9 @@ def test_malformed_answers_drop_rows_in_a_build(tmp_path, monkeypatch):
         s = run_build(openai_recipe(server.url, tmp_path / "o", max_retries=2, concurrency=1), quiet=True)
     finally:
         server.stop()
-    assert s["drops"]["generate"] == {"server_refused": 1} and s["rows_written"] == 10
+    assert s["drops"]["generate"] == {"malformed_response": 1} and s["rows_written"] == 10
+    [error] = [e for _, e in excluded_errors(tmp_path / "o")]
+    assert error == "malformed_response: invalid JSON: not json (after 3 tries)"
 
 
 def test_refusal_keeps_the_servers_error_text():
@@ -377,14 +400,14 @@ def test_a_fatal_error_cancels_the_queued_requests(monkeypatch):
     from pairforge.backends import openai_backend
 
     attempts = []
-    real = urllib.request.urlopen
+    b = backend_for(_closed_port_url(), concurrency=2, max_retries=2, backoff_s=0.0)
+    real = b._opener.open
 
     def counting(*a, **k):
         attempts.append(1)
         return real(*a, **k)
 
-    monkeypatch.setattr(openai_backend.urllib.request, "urlopen", counting)
-    b = backend_for(_closed_port_url(), concurrency=2, max_retries=2, backoff_s=0.0)
+    monkeypatch.setattr(b._opener, "open", counting)
     with pytest.raises(PairforgeError, match=r"failed after 3 tries \(URLError"):
         ask(b, [f"prompt {i}" for i in range(40)])  # ask() waits for the pool to drain
     assert 3 <= len(attempts) <= 2 * 3, len(attempts)  # concurrency x (max_retries + 1), not 40 x 3
@@ -439,3 +462,141 @@ def test_a_build_against_a_down_server_does_not_print_the_password(tmp_path, cap
     with pytest.raises(PairforgeError, match="failed after 2 tries") as e:
         run_build(openai_recipe(url, tmp_path / "o", max_retries=1), quiet=True)
     _assert_no_password(e.value, *capsys.readouterr())
+
+
+# ---------------------------------------------------------------------------- the server's text in excluded/
+
+def test_refused_and_malformed_rows_keep_the_servers_text_in_excluded(tmp_path, monkeypatch):
+    from pairforge.backends import openai_backend
+
+    monkeypatch.setattr(openai_backend, "_sleep", lambda s, stop: stop.is_set())
+    key = "sk-echoed-key-4711"
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", key)
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": p, "response": "An answer."})
+                              for p in ["fine question one", "please REFUSE this", "fine question two"]) + "\n")
+    # a 200 whose content holds an unpaired surrogate (and which echoes the key): Arrow cannot store it
+    bad = ('{"choices": [{"message": {"content": "oops \\ud83d"}}], "error": {"message": "key %s"}}' % key).encode()
+    server = FakeOpenAI(script=[(200, bad)] * 3, api_key=key)  # REFUSE prompts leave the script alone
+    r = openai_recipe(server.url, tmp_path / "o", max_retries=2, concurrency=1, api_key_env="PAIRFORGE_TEST_KEY")
+    r.source.path, r.source.limit = str(data), None
+    try:
+        s = run_build(r, quiet=True)
+    finally:
+        server.stop()
+    assert s["drops"]["generate"] == {"server_refused": 1, "malformed_response": 1} and s["rows_written"] == 2
+    errors = dict(excluded_errors(tmp_path / "o"))
+    assert errors["server_refused"] == 'HTTP 400: {"error": {"message": "status 400"}}'
+    assert errors["malformed_response"].startswith("malformed_response: message.content is not UTF-8 text (a lone "
+                                                   "surrogate at character 5) (server said: ")
+    assert "key ***" in errors["malformed_response"] and "(after 3 tries)" in errors["malformed_response"]
+    for f in (tmp_path / "o").rglob("*"):
+        if f.is_file():
+            assert key.encode() not in f.read_bytes(), f
+
+
+def test_error_text_is_one_line_masked_valid_and_bounded():
+    from pairforge.pipeline.generate import ERROR_CHARS, error_text
+
+    assert error_text("HTTP 400:\n  bad\tprompt at http://bob:pw@h/v1") == "HTTP 400: bad prompt at http://***@h/v1"
+    assert error_text("a \ud83d b") == "a ? b"
+    long = error_text("x" * 10_000)
+    assert len(long) == ERROR_CHARS == 500
+
+
+# ---------------------------------------------------------------------------- redirects
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_names_its_location(code, monkeypatch):
+    key = "sk-redirect-secret-99"
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", key)
+    other = FakeOpenAI()
+    elsewhere = other.url.replace("//", "//bob:hunter2@") + "/chat/completions"  # a Location with userinfo
+    server = FakeOpenAI(script=[(code, None, {"Location": elsewhere})], api_key=key)
+    try:
+        with pytest.raises(PairforgeError, match=rf"redirects \(HTTP {code}\)") as e:
+            ask(backend_for(server.url, api_key_env="PAIRFORGE_TEST_KEY"), ["q"])
+    finally:
+        server.stop()
+        other.stop()
+    assert other.seen_auth == [] and other.methods == []  # nothing reached the other server
+    assert server.calls == 1  # and a redirect is not retried
+    bare = other.url.replace("//", "//***@")
+    assert f"set weak_model.openai.base_url to {bare}" in str(e.value)
+    assert key not in str(e.value) and "hunter2" not in str(e.value) and "bob" not in str(e.value)
+
+
+def test_a_relative_broken_or_missing_location_is_still_one_clear_error():
+    server = FakeOpenAI(script=[(308, None, {"Location": "/v2/chat/completions"}), 302,
+                                (302, None, {"Location": "http://[::1/v1"}), (301, None, {"Location": "ftp://h/v1"})])
+    try:
+        with pytest.raises(PairforgeError, match=r"to http://127\.0\.0\.1:\d+/v2/chat/completions; .*"
+                                                 r"base_url to http://127\.0\.0\.1:\d+/v2$"):
+            ask(backend_for(server.url), ["q"])
+        with pytest.raises(PairforgeError, match=r"\(HTTP 302\) without a Location; .*check weak_model"):
+            ask(backend_for(server.url), ["q"])
+        with pytest.raises(PairforgeError, match=r"to http://\[::1/v1; .*: check weak_model\.openai\.base_url$"):
+            ask(backend_for(server.url), ["q"])  # urllib's own redirect handler raised ValueError here
+        with pytest.raises(PairforgeError, match=r"to ftp://h/v1; .*: check weak_model\.openai\.base_url$"):
+            ask(backend_for(server.url), ["q"])
+    finally:
+        server.stop()
+    assert server.calls == 4
+
+
+def test_a_build_behind_a_redirect_is_one_error_line_without_the_secret(tmp_path, monkeypatch):
+    import yaml
+    from click.testing import CliRunner
+
+    from pairforge.cli import cli
+
+    key = "sk-redirect-secret-42"
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", key)
+    other = FakeOpenAI()
+    server = FakeOpenAI(script=[(302, None, {"Location": other.url + "/chat/completions"})] * 20)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump(openai_recipe_dict(server.url, tmp_path / "o", api_key_env="PAIRFORGE_TEST_KEY")))
+    try:
+        res = CliRunner().invoke(cli, ["build", str(recipe), "--quiet"])
+    finally:
+        server.stop()
+        other.stop()
+    assert res.exit_code != 0 and other.seen_auth == [], res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: weak_model.openai: "), res.output
+    assert f"set weak_model.openai.base_url to {other.url}" in lines[0] and key not in res.output
+
+
+# ---------------------------------------------------------------------------- other replies and settings
+
+def test_known_finish_reasons_are_stop_or_length():
+    from pairforge.backends.openai_backend import parse_completion  # (it lives in openai_reply)
+
+    def finish(value):
+        return parse_completion(json.dumps({"choices": [{"message": {"content": "hi"}, "finish_reason": value}]})
+                                .encode()).finish_reason
+
+    assert [finish(v) for v in (None, "stop", "eos_token", "length", "max_tokens")] == \
+        ["stop", "stop", "stop", "length", "length"]
+
+
+def test_any_5xx_is_retried(recorded_sleeps):
+    server = FakeOpenAI(script=[501, 520])
+    try:
+        [[c]] = ask(backend_for(server.url), ["q"])
+    finally:
+        server.stop()
+    assert c.error is None and server.calls == 3 and len(recorded_sleeps) == 2
+
+
+@pytest.mark.parametrize("key", ["sk-trailing-newline\n", "sk-with space", "sk-caf\u00e9"])
+def test_an_api_key_http_cannot_send_is_a_clear_error_that_hides_it(key, monkeypatch):
+    monkeypatch.setenv("PAIRFORGE_TEST_KEY", key)
+    with pytest.raises(PairforgeError, match="PAIRFORGE_TEST_KEY holds a space, a newline") as e:
+        backend_for("http://127.0.0.1:9/v1", api_key_env="PAIRFORGE_TEST_KEY")
+    assert "sk-" not in str(e.value)
+
+
+def test_a_non_ascii_path_in_base_url_is_a_clear_error():
+    with pytest.raises(PairforgeError, match="non-ASCII character in the path"):
+        backend_for("http://127.0.0.1:9/v\u00e91")

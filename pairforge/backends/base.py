@@ -12,7 +12,8 @@ class Completion:
     finish_reason: str  # "stop" (the model ended its answer) or "length" (cut at max_tokens)
     tokens: int  # generated tokens
     prompt_tokens: int | None = None  # where the backend only learns it from the server
-    error: str | None = None  # the server refused this prompt (the row is dropped with the reason)
+    error: str | None = None  # why there is no answer (the server's text): the row is dropped ...
+    drop_reason: str = "server_refused"  # ... with this reason (or "malformed_response"), `error` in its detail
 
 
 class Backend(Protocol):

@@ -18,10 +18,6 @@ from ..errors import PairforgeError
 NONE = "none"
 
 
-def is_jinja(text: str) -> bool:
-    return "{%" in text or "{{" in text
-
-
 def apply_system_prompt(messages: list[dict], policy: str | None) -> list[dict]:
     """The conversation the weak model sees under `policy` (a new list; the input is not changed)."""
     if policy is None:

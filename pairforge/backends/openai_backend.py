@@ -7,12 +7,14 @@ Credentials: the API key is read from the environment variable `api_key_env` nam
 `Authorization: Bearer`); a `user:password@` in base_url is taken out of the URL and sent as HTTP
 Basic auth instead. One or the other: both at once is an error. Every message this backend
 raises, logs or puts in a Completion goes through pairforge.redact: it never shows a password or
-key (URLs in it show no userinfo).
+key (URLs in it show no userinfo). Redirects are never followed (urllib would send the
+Authorization header on to another host): a 3xx is an error that names its Location.
 
 Outcomes of a request, after retries: an answer; a Completion with `error` set (the row is dropped
-as server_refused: a 4xx that concerns the prompt, or an answer still malformed after the last
-try); or a PairforgeError that stops the build (the server unreachable or failing, or a 401 / 403
-/ 404 / 407, which concern every request) — queued requests are then cancelled."""
+as server_refused: a 4xx that concerns the prompt; or as malformed_response: an answer still not
+a chat completion after the last try); or a PairforgeError that stops the build (the server
+unreachable or failing, a redirect, or a 401 / 403 / 404 / 407, which concern every request) —
+queued requests are then cancelled."""
 
 # A hand-written stdlib HTTP client rather than the `openai` SDK: it measured 3x faster than the
 # SDK, and it adds no dependency. Keep it unless a new measurement says otherwise.
@@ -23,37 +25,40 @@ import base64
 import http.client
 import json
 import logging
-import math
 import os
 import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import PairforgeError
 from ..weights import ModelRef
 from ..recipe import WeakModel
 from ..redact import redact_text, redact_url, split_userinfo
 from .base import Completion
+from .openai_reply import Malformed, one_line, parse_completion, parse_retry_after
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+RETRY_STATUS = {408, 409, 425, 429}  # and every 5xx: the server's trouble, not the prompt's
 FATAL_STATUS = {401, 403, 404, 407}  # wrong credentials, base_url or model: no prompt would get through
 MAX_DELAY_S = 60.0  # the longest single wait between tries, whatever Retry-After asks (3600 is seen)
-ERROR_TEXT_CHARS = 300  # how much of a server's error text is kept
-
-
-class _Malformed(Exception):
-    """An answer that is not a chat completion; the message says what is wrong with it."""
 
 
 class _Cancelled(Exception):
     """Another request failed for good: this one stops without trying (again)."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx comes back as an HTTPError (from the default handler) instead of being followed; its
+    Location is not even parsed here (urllib's own parsing raises ValueError on a broken one)."""
+
+    def http_error_302(self, *args):
+        return None
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 @dataclass
@@ -67,62 +72,6 @@ class _Retry:
 def _sleep(seconds: float, stop: threading.Event) -> bool:
     """Wait `seconds`, or less if `stop` is set meanwhile; True where it was. (Tests replace it.)"""
     return stop.wait(seconds)
-
-
-def _one_line(raw, limit: int = ERROR_TEXT_CHARS) -> str:
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    return " ".join(text.split())[:limit]
-
-
-def parse_retry_after(value, now: datetime | None = None) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP-date; a date already past
-    gives 0); None where it is absent or garbage. Not capped: the caller caps."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _count(value) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
-
-
-def parse_completion(raw: bytes) -> Completion:
-    """The first choice of a chat completion's JSON body; _Malformed where it is not one."""
-    try:
-        out = json.loads(raw)
-    except ValueError:
-        raise _Malformed(f"invalid JSON: {_one_line(raw)}") from None
-    if not isinstance(out, dict):
-        raise _Malformed(f"not a JSON object: {_one_line(raw)}")
-    said = f" (server said: {_one_line(json.dumps(out['error']))})" if "error" in out else ""
-    choices = out.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise _Malformed(("no choices" if not choices else "choices is not a list") + said)
-    choice = choices[0] if isinstance(choices[0], dict) else {}
-    message = choice.get("message")
-    if not isinstance(message, dict):
-        raise _Malformed("a choice without message" + said)
-    text = message.get("content")
-    if not isinstance(text, str):
-        raise _Malformed(f"message.content is {type(text).__name__}, not a string" + said)
-    usage = {} if out.get("usage") is None else out["usage"]
-    if not (isinstance(usage, dict) and _count(usage.get("completion_tokens")) and _count(usage.get("prompt_tokens"))):
-        raise _Malformed(f"usage malformed: {_one_line(json.dumps(usage))}")
-    return Completion(text=text, finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
-                      tokens=usage.get("completion_tokens") or 0, prompt_tokens=usage.get("prompt_tokens"))
 
 
 class OpenAIBackend:
@@ -139,6 +88,7 @@ class OpenAIBackend:
         self.secrets: list[str] = []
         self.headers = {"Content-Type": "application/json", **self._auth_header(userinfo)}
         self._check_url(base)
+        self._opener = urllib.request.build_opener(_NoRedirect)  # and the environment's proxies, as urlopen
         self.pool = ThreadPoolExecutor(max_workers=self.opts.concurrency)
         self.retries = 0  # how many retries the last run needed (for stats and tests)
         self._lock = threading.Lock()
@@ -161,6 +111,9 @@ class OpenAIBackend:
         key = os.environ.get(env)
         if not key:
             raise PairforgeError(f"weak_model.openai.api_key_env: the environment variable {env} is not set")
+        if " " in key or not (key.isascii() and key.isprintable()):  # http.client would echo it in a ValueError
+            raise PairforgeError(f"weak_model.openai.api_key_env: the environment variable {env} holds a space, a "
+                                 "newline, a control or a non-ASCII character; set it to the key alone")
         self.secrets.append(key)
         return {"Authorization": f"Bearer {key}"}
 
@@ -168,14 +121,15 @@ class OpenAIBackend:
         try:
             parts = urlsplit(base)
             ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not any(
-                c <= " " or c == "\x7f" for c in base)  # http.client refuses spaces and control characters
+                c <= " " or c == "\x7f" for c in base) and (parts.path + parts.query).isascii()  # as http.client
             parts.port  # noqa: B018 — raises ValueError on a port that is not a number
         except ValueError:
             ok = False
         if not ok:  # a URL with an @ left in it is not echoed: it may be a password with a raw '/'
             shown = "" if "@" in base else f" {base}"
             raise PairforgeError(f"weak_model.openai.base_url:{shown} is not an http(s) URL like "
-                                 "http://127.0.0.1:8000/v1 (percent-encode ':', '@', '/' in a user name or password)")
+                                 "http://127.0.0.1:8000/v1 (percent-encode ':', '@', '/' in a user name or password, "
+                                 "and any non-ASCII character in the path)")
 
     def _redact(self, text) -> str:
         return redact_text(text, self.secrets)
@@ -190,7 +144,7 @@ class OpenAIBackend:
         """One POST: a final Completion (an answer, or a refusal), or why to try again."""
         try:
             req = urllib.request.Request(self.url, data=data, headers=self.headers, method="POST")
-            with urllib.request.urlopen(req, timeout=self.opts.timeout_s) as resp:
+            with self._opener.open(req, timeout=self.opts.timeout_s) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             return self._http_error(e)
@@ -198,21 +152,37 @@ class OpenAIBackend:
             return _Retry(f"{type(e).__name__}: {getattr(e, 'reason', e)}")
         try:
             return parse_completion(raw)
-        except _Malformed as e:
+        except Malformed as e:
             return _Retry(f"malformed_response: {e}", malformed=True)
 
     def _http_error(self, e: urllib.error.HTTPError) -> Completion | _Retry:
         try:
-            detail = _one_line(e.read())
-        except (OSError, http.client.HTTPException):
+            detail = one_line(e.read(1 << 16))
+        except (OSError, ValueError, http.client.HTTPException):
             detail = ""
-        if e.code in RETRY_STATUS:
+        if 300 <= e.code < 400:
+            raise self._redirected(e)
+        if e.code in RETRY_STATUS or e.code >= 500:
             return _Retry(f"HTTP {e.code}", detail, retry_after=e.headers.get("Retry-After"))
         if e.code in FATAL_STATUS:
             raise PairforgeError(self._redact(
                 f"weak_model.openai: {self.url} answered HTTP {e.code}: {detail} (check weak_model.openai.base_url, "
                 "weak_model.model, and the credentials: api_key_env or user:password in base_url)"))
         return Completion(text=None, finish_reason="error", tokens=0, error=self._redact(f"HTTP {e.code}: {detail}"))
+
+    def _redirected(self, e: urllib.error.HTTPError) -> PairforgeError:
+        """Following would send the credentials to the Location (and the POST as a GET): the user decides."""
+        where = one_line((e.headers.get("Location") if e.headers else None) or "")
+        try:
+            where = urljoin(self.url, where) if where else ""
+            usable = urlsplit(where).scheme in ("http", "https")
+        except ValueError:  # e.g. a broken IPv6 address: shown as it came
+            usable = False
+        to = f" to {redact_url(where)}" if where else " without a Location"
+        fix = (f"set weak_model.openai.base_url to {redact_url(where.rstrip('/').removesuffix('/chat/completions'))}"
+               if usable else "check weak_model.openai.base_url")
+        return PairforgeError(self._redact(f"weak_model.openai: {self.url} redirects (HTTP {e.code}){to}; redirects "
+                                           f"are not followed (they would take the credentials along): {fix}"))
 
     def _request(self, body: dict, stop: threading.Event) -> Completion:
         data = json.dumps(body).encode()
@@ -244,7 +214,7 @@ class OpenAIBackend:
         if out.malformed:  # the server is up and answering: drop this row, keep going
             error = self._redact(f"{out.reason} (after {tries} tries)")
             log.warning("dropping a row: %s", error)
-            return Completion(text=None, finish_reason="error", tokens=0, error=error)
+            return Completion(text=None, finish_reason="error", tokens=0, error=error, drop_reason="malformed_response")
         raise PairforgeError(self._redact(
             f"weak_model.openai: {self.url} failed after {tries} tries ({out.reason}){said}; "
             "is the server up? rerun the build to resume"))

@@ -6,7 +6,10 @@ import hashlib
 import time
 
 from ..recipe import WeakModel
+from ..redact import redact_text
 from .stage import split_by_reason
+
+ERROR_CHARS = 500  # how much of a server's error text a dropped row keeps
 
 
 def row_seed(seed: int, row_id: str) -> int:
@@ -46,27 +49,38 @@ def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
     return refused
 
 
+def error_text(text) -> str:
+    """A backend's error as a dropped row keeps it: one line, URL userinfo masked (the backend has
+    already masked its secrets), valid UTF-8 (Arrow refuses a lone surrogate), at most ERROR_CHARS."""
+    text = " ".join(redact_text(text, ()).split())
+    return text.encode("utf-8", errors="replace").decode("utf-8")[:ERROR_CHARS]
+
+
 def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
-    """(one output row per sample, its reason or None, tokens generated)."""
-    out_rows, reasons, generated = [], [], 0
+    """(one output row per sample, its reason or None, its error text or None, tokens generated).
+    A row with a sample the backend could not get (Completion.error) is dropped whole."""
+    out_rows, reasons, errors, generated = [], [], [], 0
     for i, r in enumerate(rows):
         base = {**r, "rejected_model": model_name, "prompt_tokens": p_tokens[i], "chosen_tokens": c_tokens[i]}
+        error = None
         if i in completions:
             if base["prompt_tokens"] is None:
                 base["prompt_tokens"] = completions[i][0].prompt_tokens
-            if any(c.error for c in completions[i]):
-                refused[i] = "server_refused"
+            if failed := next((c for c in completions[i] if c.error), None):
+                refused[i], error = failed.drop_reason, error_text(failed.error)
         if i in refused:
             out_rows.append({**base, "sample_index": 0, "rejected": None, "rejected_finish_reason": None,
                              "rejected_tokens": None})
             reasons.append(refused[i])
+            errors.append(error)
             continue
         for j, c in enumerate(completions[i]):
             generated += c.tokens
             out_rows.append({**base, "sample_index": j, "rejected": c.text, "rejected_finish_reason": c.finish_reason,
                              "rejected_tokens": c.tokens})
             reasons.append(None)
-    return out_rows, reasons, generated
+            errors.append(None)
+    return out_rows, reasons, errors, generated
 
 
 def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
@@ -74,7 +88,9 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
 
     Each prompt gets its own max_tokens (`budgets`). Prompts longer than the model's context
     (minus max_tokens; auto: minus auto_min) are not sent: they are dropped with the reason
-    'prompt_too_long'; so are rows that fail `token_check(prompt_tokens, chosen_tokens)`. Within
+    'prompt_too_long'; so are rows that fail `token_check(prompt_tokens, chosen_tokens)`, and rows
+    the backend got no answer for (its reason, and its error text in an `error` column: the first
+    key of the row's detail in excluded/, so no truncation there loses it). Within
     the shard, prompts are batched longest first, prompt plus budget (less padding, and an
     out-of-memory error shows on the first batch, not the last).
     """
@@ -102,8 +118,10 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
         completions.update(zip(idx, outs))
         if on_batch:
             on_batch(len(idx), sum(c.tokens for out in outs for c in out))
-    out_rows, reasons, generated = _sample_rows(rows, completions, refused, p_tokens, c_tokens, backend.model_name)
+    out_rows, reasons, errors, generated = _sample_rows(rows, completions, refused, p_tokens, c_tokens,
+                                                        backend.model_name)
     info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,
             "prompts_sent": len(ok), "seconds": round(time.perf_counter() - t0, 3)}
     kept, dropped = split_by_reason(pa.Table.from_pylist(out_rows, schema=generated_schema()), reasons)
+    dropped = dropped.add_column(0, "error", pa.array([e for e, r in zip(errors, reasons) if r], pa.string()))
     return kept, dropped, info
