@@ -76,20 +76,11 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_r
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def push(output_dir, repo, private, revision, create_pr, message, token, dry_run, as_json):
     """Publish OUTPUT_DIR (a build folder) to the Hugging Face Hub in one commit."""
-    from pathlib import Path
-
-    import yaml
-
     from .hub.push import run_push
 
-    if not repo:
-        recipe_file = Path(output_dir) / "recipe.yaml"
-        if recipe_file.is_file():
-            repo = (yaml.safe_load(recipe_file.read_text()).get("output") or {}).get("repo")
-    if not repo:
-        raise PairforgeError("no repo: pass --repo user/name or set output.repo in the recipe")
     result = run_push(output_dir, repo, token=token, private=private, revision=revision, create_pr=create_pr,
                       message=message, dry_run=dry_run)
+    repo = result["repo_id"]
     if as_json:
         click.echo(json.dumps({k: v for k, v in result.items() if k != "card"}, indent=2))
         return
@@ -104,16 +95,8 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
     else:
         where = result["pr_url"] or f"{repo}@{result['revision']}"
         click.echo(f"Pushed {len(result['upload'])} file(s) to {where} (commit {result['commit'][:12]}).")
-        load_rev = pr_revision(result["pr_url"]) or result["revision"]
+        load_rev = result["load_revision"]
         click.echo(f"Load it: datasets.load_dataset({repo!r}" + (f", revision={load_rev!r})" if load_rev != "main" else ")"))
-
-
-def pr_revision(pr_url: str | None) -> str | None:
-    """The revision that loads a pull request's files: refs/pr/N for .../discussions/N."""
-    import re
-
-    m = re.search(r"/discussions/(\d+)", pr_url or "")
-    return f"refs/pr/{m.group(1)}" if m else None
 
 
 @cli.command()

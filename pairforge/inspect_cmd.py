@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .errors import PairforgeError
@@ -24,26 +25,63 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
         stats = json.loads((path / "stats.json").read_text())
         ds = load_local(path, split, "inspect")
     else:
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import HfHubHTTPError
-
-        from .hub.errors import hub_error
-
-        try:
-            stats = json.loads(Path(hf_hub_download(target, "stats.json", repo_type="dataset", token=token,
-                                                    revision=revision)).read_text())
-        except HfHubHTTPError as e:
-            raise hub_error(e, target, "read") from None
+        stats = _hub_stats(target, token, revision)
         ds = load_hub(target, "inspect", split=split, revision=revision, token=token)
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
 
 
+def _hub_stats(target: str, token: str | None, revision: str | None) -> dict:
+    """stats.json of a Hub dataset. The repo is looked up first (one request, no retries): an
+    unreachable Hub fails at once instead of after hf_hub_download's retries."""
+    from huggingface_hub import HfApi, constants, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    from .hub.errors import hub_error, network_errors, unreachable
+
+    check_hub_id(target)
+    hint = f"inspect: no folder {target} here, and "
+    retry = "run inspect again (or set HF_HUB_OFFLINE=1 to read the local cache)"
+    try:
+        if not constants.is_offline_mode():
+            HfApi(token=token).dataset_info(target, revision=revision, files_metadata=False)
+        return json.loads(Path(hf_hub_download(target, "stats.json", repo_type="dataset", token=token,
+                                               revision=revision)).read_text())
+    except LocalEntryNotFoundError as e:
+        if constants.is_offline_mode():
+            raise PairforgeError(f"inspect: {target}: HF_HUB_OFFLINE is set and its stats.json is not in the local "
+                                 f"cache (and no folder {target} exists here); unset HF_HUB_OFFLINE, or give a "
+                                 "build folder") from None
+        raise unreachable(e.__cause__ or e, target, retry) from None
+    except EntryNotFoundError:
+        raise PairforgeError(f"inspect: {target} has no stats.json; is it a dataset pushed by pairforge?") from None
+    except HfHubHTTPError as e:
+        err = hub_error(e, target, "read", secrets=(token,))
+        raise PairforgeError(f"{hint}{err}" if getattr(e.response, "status_code", None) == 404 else str(err)) from None
+    except network_errors() as e:
+        raise PairforgeError(f"{hint}{unreachable(e, target, retry)}") from None
+    except ValueError as e:  # stats.json that is not JSON
+        raise PairforgeError(f"inspect: {target}: stats.json is unreadable ({e})") from None
+
+
+def check_hub_id(target: str) -> None:
+    """Neither a folder here nor a valid Hub repo id: one line, before any request."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(target)
+    except HFValidationError:
+        raise PairforgeError(f"inspect: {target!r} is neither a folder here nor a valid Hub repo id (user/name: "
+                             "letters, digits, '-', '_', '.'; at most 96 characters)") from None
+
+
 def looks_local(target: str) -> bool:
-    """A path, not a Hub id: it exists, is absolute, starts with . or ~, or has more than one /
-    (a Hub id is user/name), or its first part exists here."""
+    """A path, not a Hub id: it exists, is absolute, starts with . or ~, has a backslash or more
+    than one / (a Hub id is user/name), or its first part exists here. `user/name` that is none of
+    these is tried on the Hub; its errors say no such folder exists either."""
     p = Path(target).expanduser()
+    other_seps = {"\\", os.sep, os.altsep} - {"/", None}
     return (p.exists() or p.is_absolute() or target.startswith((".", "~")) or target.count("/") > 1
-            or Path(target.split("/")[0]).exists())
+            or any(s in target for s in other_seps) or Path(target.split("/")[0]).exists())
 
 
 def inspect_json(target: str, split: str, stats: dict, rows: list[dict]) -> dict:

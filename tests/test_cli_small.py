@@ -1,5 +1,5 @@
 """Small CLI behaviours: -h everywhere, inspect --json, progress in log files, the PR revision
-after push --create-pr."""
+after push --create-pr, recipe --defaults."""
 
 import io
 import json
@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ALICE, REPO, tiny_recipe
-from pairforge.cli import cli, pr_revision
+from pairforge.cli import cli
+from pairforge.hub.push import pr_revision
 from pairforge.pipeline.build import run_build
 from pairforge.pipeline.progress import Progress
 from pairforge.recipe import recipe_from_dict
@@ -77,3 +78,31 @@ def test_push_create_pr_names_the_pr_revision(hub, built):
     assert f"Load it: datasets.load_dataset('{repo}', revision='refs/pr/1')" in res.output
     rows = datasets.load_dataset(repo, split="train", revision="refs/pr/1", token=ALICE)
     assert rows.num_rows == json.loads((built / "stats.json").read_text())["rows_written"]
+
+
+def test_recipe_defaults_is_a_valid_commented_recipe(tmp_path):
+    """`pairforge recipe --defaults` is YAML with every section and help comments; with a source
+    filled in it loads to exactly the default recipe."""
+    import dataclasses
+
+    import yaml
+
+    from pairforge.config import user_fields
+    from pairforge.recipe import Recipe, load_recipe
+
+    res = CliRunner().invoke(cli, ["recipe", "--defaults"])
+    assert res.exit_code == 0, res.output
+    data = yaml.safe_load(res.output)
+    assert list(data) == [f.name for f in user_fields(Recipe)]  # every top-level section, in order
+    assert all(isinstance(data[s], dict) and data[s] for s in data)
+    commented = [line for line in res.output.splitlines() if "  # " in line]
+    assert len(commented) > 40 and any("Hub dataset id" in line for line in commented)
+    data["source"]["path"] = DEMO
+    path = tmp_path / "defaults.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    expected = Recipe()
+    expected.source = dataclasses.replace(expected.source, path=DEMO)
+    assert load_recipe(path).to_dict() == expected.to_dict()
+    commented_file = tmp_path / "commented.yaml"  # the printed text itself, comments and all
+    commented_file.write_text(res.output.replace("path: null  #", f"path: {DEMO}  #", 1))
+    assert load_recipe(commented_file).to_dict() == expected.to_dict()

@@ -17,9 +17,12 @@ from pairforge.recipe import recipe_from_dict
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
 
 
-def pf(*args, env=None):
+CLOSED_HUB = {"HF_ENDPOINT": "http://127.0.0.1:9"}  # nothing listens there: connection refused
+
+
+def pf(*args, env=None, cwd=REPO):
     return subprocess.run([sys.executable, "-m", "pairforge.cli", *map(str, args)], capture_output=True, text=True,
-                          cwd=REPO, env={**os.environ, **(env or {})}, timeout=300)
+                          cwd=cwd, env={**os.environ, **(env or {})}, timeout=300)
 
 
 def assert_one_error(res):
@@ -94,16 +97,82 @@ def case_inspect_relative_missing_folder(tmp_path, tiny_model, built):
     return ["inspect", "./out/never-built"], "no such folder"
 
 
+def case_inspect_invalid_repo_id(tmp_path, tiny_model, built):
+    return ["inspect", "bad id!"], "nor a valid Hub repo id"
+
+
+def case_inspect_backslash_path(tmp_path, tiny_model, built):
+    return ["inspect", "out\\never-built"], "no such folder", CLOSED_HUB
+
+
+def case_inspect_bare_name_hub_unreachable(tmp_path, tiny_model, built):
+    return ["inspect", "nonexistent"], "no folder nonexistent here, and cannot reach the Hub", CLOSED_HUB
+
+
+def case_inspect_missing_parent_hub_unreachable(tmp_path, tiny_model, built):
+    return ["inspect", "out/never-built"], "no folder out/never-built here, and cannot reach the Hub", CLOSED_HUB
+
+
+def case_inspect_hub_offline_not_cached(tmp_path, tiny_model, built):
+    return ["inspect", "alice/never-cached"], "HF_HUB_OFFLINE is set", {"HF_HUB_OFFLINE": "1"}
+
+
+def _edited_recipe(tmp_path, built, text, manifest_too):
+    """A copy of the build whose recipe.yaml is `text`; manifest_too: the manifest is rewritten to match."""
+    import json
+    import shutil
+
+    from pairforge.pipeline.publish import MANIFEST, PUBLISHED, file_entries
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    (copy / "recipe.yaml").write_text(text)
+    if manifest_too:
+        manifest = json.loads((copy / MANIFEST).read_text())
+        (copy / MANIFEST).write_text(json.dumps({**manifest, "files": file_entries(copy, PUBLISHED)}))
+    return copy
+
+
+def case_push_recipe_edited_after_build(tmp_path, tiny_model, built):  # the manifest check comes first
+    return ["push", _edited_recipe(tmp_path, built, "output: {repo: [unclosed\n", False)], "recipe.yaml changed"
+
+
+def case_push_recipe_not_yaml(tmp_path, tiny_model, built):
+    return ["push", _edited_recipe(tmp_path, built, "output: {repo: [unclosed\n", True)], "not valid YAML"
+
+
+def case_push_recipe_a_list(tmp_path, tiny_model, built):
+    return ["push", _edited_recipe(tmp_path, built, "- output\n- repo\n", True)], "is not a pairforge recipe"
+
+
+def case_push_recipe_output_a_string(tmp_path, tiny_model, built):
+    return ["push", _edited_recipe(tmp_path, built, "output: alice/x\n", True)], "is not a pairforge recipe"
+
+
 CASES = [case_output_is_a_file, case_output_under_a_file, case_output_inside_source_folder, case_greedy_with_n_samples,
          case_invalid_repo_id, case_train_missing_model, case_train_incomplete_folder, case_inspect_wrong_split,
-         case_inspect_missing_local_folder, case_inspect_relative_missing_folder]
+         case_inspect_missing_local_folder, case_inspect_relative_missing_folder, case_inspect_invalid_repo_id,
+         case_inspect_backslash_path, case_inspect_bare_name_hub_unreachable,
+         case_inspect_missing_parent_hub_unreachable, case_inspect_hub_offline_not_cached,
+         case_push_recipe_edited_after_build, case_push_recipe_not_yaml, case_push_recipe_a_list,
+         case_push_recipe_output_a_string]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])
 def test_hostile_input_is_one_error_line(case, tmp_path, tiny_model, built):
-    args, expected = case(tmp_path, tiny_model, built)
-    text = assert_one_error(pf(*args))
+    args, expected, *env = case(tmp_path, tiny_model, built)
+    # from an empty folder: a relative name's first part exists nowhere, as for a user in a fresh checkout
+    text = assert_one_error(pf(*args, env=env[0] if env else None, cwd=tmp_path))
     assert expected in text
+
+
+def test_inspect_with_the_hub_unreachable_fails_at_once(tmp_path):
+    """hf_hub_download retries a refused connection for ~24 s; inspect asks once and says so."""
+    import time
+
+    t0 = time.perf_counter()
+    assert "cannot reach the Hub" in assert_one_error(pf("inspect", "alice/pairs", env=CLOSED_HUB, cwd=tmp_path))
+    assert time.perf_counter() - t0 < 15
 
 
 @pytest.mark.parametrize("when,landed", [("before", False), ("after", True)])

@@ -215,3 +215,69 @@ def test_inspect_folder_and_repo(hub, built):
         assert first["id"] in res.output  # every train pair shown with -n 40
     res = CliRunner().invoke(cli, ["inspect", "alice/nope-not-here"])
     assert res.exit_code == 1 and "404" in res.output
+
+
+def test_file_changed_after_verify_is_not_pushed(hub, built, tmp_path, monkeypatch):
+    """The bytes uploaded are the bytes checked: a file rewritten between verify() and the read is refused."""
+    import shutil
+
+    import pairforge.pipeline.publish as publish
+    from pairforge.errors import PairforgeError
+    from pairforge.hub.push import run_push
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    real_verify = publish.verify
+
+    def verify_then_change(out):
+        import pyarrow.parquet as pq
+
+        manifest = real_verify(out)
+        train = out / "data" / "train-00000-of-00001.parquet"
+        pq.write_table(pq.read_table(train).slice(1), train)  # a row lost after the check: still valid Parquet
+        return manifest
+
+    monkeypatch.setattr(publish, "verify", verify_then_change)
+    repo = name()
+    with pytest.raises(PairforgeError, match="train-00000-of-00001.parquet does not match"):
+        run_push(copy, repo, token=ALICE)
+    assert ("dataset", repo) not in hub.state.repos  # nothing created, nothing uploaded
+
+
+def test_push_repo_from_the_build_recipe(hub, built, tmp_path):
+    """No --repo: output.repo of the build's recipe.yaml, read by the library (the CLI only prints)."""
+    import shutil
+
+    import yaml
+
+    from pairforge.hub.push import pr_revision
+    from pairforge.pipeline.publish import MANIFEST, PUBLISHED, file_entries
+
+    assert pr_revision("http://hub/datasets/a/b/discussions/12") == "refs/pr/12" and pr_revision(None) is None
+    res = CliRunner().invoke(cli, ["push", str(built), "--token", ALICE])  # the fixture's recipe names no repo
+    assert res.exit_code == 1 and res.output.strip() == (
+        "Error: no repo: pass --repo user/name or set output.repo in the recipe"), res.output
+    copy, repo = tmp_path / "copy", name()
+    shutil.copytree(built, copy)
+    recipe = yaml.safe_load((copy / "recipe.yaml").read_text())
+    recipe["output"]["repo"] = repo
+    (copy / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    manifest = json.loads((copy / MANIFEST).read_text())
+    (copy / MANIFEST).write_text(json.dumps({**manifest, "files": file_entries(copy, PUBLISHED)}))
+    res = CliRunner().invoke(cli, ["push", str(copy), "--token", ALICE])
+    assert res.exit_code == 0 and f"to {repo}@main" in res.output and f"load_dataset('{repo}')" in res.output
+    assert hub_rows(repo) == local_rows(built)
+
+
+def test_hub_error_lines_never_carry_credentials():
+    from pairforge.hub.errors import hub_error, unreachable
+
+    class Boom(Exception):
+        response = None
+
+    e = Boom("proxy http://bob:s3cret@proxy.example:3128/ refused hf_alice_token_0123456789\nsecond line")
+    line = str(hub_error(e, "alice/x", "read", secrets=(ALICE,)))
+    assert "s3cret" not in line and "bob" not in line and ALICE not in line and "second line" not in line
+    assert "http://***@proxy.example:3128/" in line and line.startswith("could not read alice/x: proxy")
+    line = str(unreachable(OSError("connect to https://u:pw@hub.example/api failed"), "alice/x"))
+    assert "pw@" not in line and "https://***@hub.example/api" in line

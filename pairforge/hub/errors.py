@@ -1,11 +1,21 @@
-"""Hub errors a user can act on, as one line each (push, train-ipo --push-to-hub, inspect)."""
+"""Hub errors a user can act on, as one line each (push, train-ipo --push-to-hub, inspect).
+
+Every text that comes from the Hub or the network passes through redact.py first: an error's
+message may carry a URL with `user:password@` (HF_ENDPOINT, a proxy) or a token."""
 
 from __future__ import annotations
 
 from ..errors import PairforgeError
+from ..redact import redact_text, redact_url
 
 
-def hub_error(e, repo_id: str, action: str) -> PairforgeError:
+def first_line(e, secrets=()) -> str:
+    """The first line of an error's message, credentials masked (its type name when it has none)."""
+    text = str(e).strip()
+    return redact_text(text.splitlines()[0], secrets) if text else type(e).__name__
+
+
+def hub_error(e, repo_id: str, action: str, secrets=()) -> PairforgeError:
     """One line that says what to do, for the Hub errors a user can act on."""
     status = getattr(getattr(e, "response", None), "status_code", None)
     if status == 401:
@@ -22,5 +32,24 @@ def hub_error(e, repo_id: str, action: str) -> PairforgeError:
         return PairforgeError(f"{repo_id} changed while pushing (412): run the push again")
     if status and status >= 500:
         return PairforgeError(f"the Hub answered {status} while trying to {action}: retry later")
-    first = str(e).splitlines()[0] if str(e) else type(e).__name__
-    return PairforgeError(f"could not {action} {repo_id}: {first}")
+    return PairforgeError(f"could not {action} {repo_id}: {first_line(e, secrets)}")
+
+
+def network_errors() -> tuple:
+    """The transport errors huggingface_hub lets through (it speaks httpx2; httpx where that is used)."""
+    found = [OSError]
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(__import__(name).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(found)
+
+
+def unreachable(e, repo_id: str, then: str = "run the push again") -> PairforgeError:
+    """The Hub cannot be reached: one line naming the endpoint (without credentials) and the cause."""
+    from huggingface_hub import constants
+
+    return PairforgeError(f"cannot reach the Hub at {redact_url(constants.ENDPOINT)} for {repo_id} "
+                          f"({type(e).__name__}: {first_line(e) if str(e).strip() else ''}); "
+                          f"check the network and HF_ENDPOINT, then {then}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import hub_error
+from .errors import hub_error, network_errors, unreachable
 
 
 def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
@@ -24,5 +24,7 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
         info = api.upload_folder(repo_id=cfg.push_to_hub, folder_path=str(out),
                                  commit_message=f"pairforge train-ipo on {cfg.dataset}")
     except HfHubHTTPError as e:
-        raise hub_error(e, cfg.push_to_hub, "push the model to") from None
+        raise hub_error(e, cfg.push_to_hub, "push the model to", secrets=(token,)) from None
+    except network_errors() as e:  # the trained model is saved: say how to upload it later
+        raise unreachable(e, cfg.push_to_hub, f"upload the saved model: hf upload {cfg.push_to_hub} {out}") from None
     return info.oid

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..pipeline.publish import MANIFEST
-from ..redact import redact_url
-from .errors import hub_error
+from .errors import first_line, hub_error, network_errors, unreachable  # noqa: F401  (network_errors: API)
 
 
 @dataclass
@@ -37,48 +36,70 @@ class PushPlan:
     parent: str | None = None
 
 
-def network_errors() -> tuple:
-    """The transport errors huggingface_hub lets through (it speaks httpx2; httpx where that is used)."""
-    found = [OSError]
-    for name in ("httpx2", "httpx"):
-        try:
-            found.append(__import__(name).TransportError)
-        except (ImportError, AttributeError):
-            pass
-    return tuple(found)
-
-
-def unreachable(e, repo_id: str) -> PairforgeError:
-    from huggingface_hub import constants
-
-    return PairforgeError(f"cannot reach the Hub at {redact_url(constants.ENDPOINT)} for {repo_id} "
-                          f"({type(e).__name__}: {redact_url(str(e).splitlines()[0] if str(e) else '')}); "
-                          "check the network and HF_ENDPOINT, then run the push again")
-
-
 def _git_oid(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-def _local_files(out_dir: Path) -> dict:
+def _local_files(out_dir: Path) -> tuple[dict, dict]:
+    """(the files to push, read once, and the build's manifest). The bytes that go up are the bytes
+    hashed here: each must equal its manifest entry, so a file changed after verify() is refused."""
     from ..pipeline.publish import verify
 
     if not (out_dir / "stats.json").is_file() and not (out_dir / MANIFEST).is_file():
         raise PairforgeError(
             f"{out_dir} is not a pairforge build folder (no data/*.parquet or stats.json); run: pairforge build RECIPE"
         )
-    listed = verify(out_dir)["files"]
-    files = {p: (out_dir / p).read_bytes() for p in sorted(listed) if p.startswith(("data/", "images/"))}
-    for name in ("recipe.yaml", "stats.json"):
-        files[name] = (out_dir / name).read_bytes()
-    return files
+    manifest = verify(out_dir)
+    listed = manifest["files"]
+    files = {}
+    for p in [*(p for p in sorted(listed) if p.startswith(("data/", "images/"))), "recipe.yaml", "stats.json"]:
+        try:
+            data = (out_dir / p).read_bytes()
+        except OSError:
+            data = None
+        entry = listed.get(p) or {}
+        if data is None or hashlib.sha256(data).hexdigest() != entry.get("sha256") or len(data) != entry.get("size"):
+            raise PairforgeError(f"{out_dir}/{p} does not match {MANIFEST} as read for the upload (it changed after "
+                                 "the check, or is missing); nothing was pushed: let whatever writes the folder "
+                                 "finish (or rerun `pairforge build`), then push again")
+        files[p] = data
+    return files, manifest
 
 
-def _manifest_bytes(files: dict, out_dir: Path) -> bytes:
+def repo_from_recipe(recipe_yaml: bytes, out_dir: Path) -> str:
+    """output.repo of a build's recipe.yaml: the push's repo when --repo is not given."""
+    import yaml
+
+    where = f"{out_dir}/recipe.yaml"
+    try:
+        data = yaml.safe_load(recipe_yaml.decode())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        mark = getattr(e, "problem_mark", None)
+        raise PairforgeError(f"{where}{f' line {mark.line + 1}' if mark else ''}: not valid YAML "
+                             f"({getattr(e, 'problem', None) or first_line(e)}); pass --repo user/name") from None
+    if not isinstance(data, dict) or not isinstance(data.get("output") or {}, dict):
+        raise PairforgeError(f"{where} is not a pairforge recipe (a YAML mapping with an output section); "
+                             "pass --repo user/name")
+    repo = (data.get("output") or {}).get("repo")
+    if not repo:
+        raise PairforgeError("no repo: pass --repo user/name or set output.repo in the recipe")
+    if not isinstance(repo, str):
+        raise PairforgeError(f"{where}: output.repo must be a Hub repo id (user/name), got {repo!r}; pass --repo")
+    return repo
+
+
+def pr_revision(pr_url: str | None) -> str | None:
+    """The revision that loads a pull request's files: refs/pr/N for .../discussions/N."""
+    import re
+
+    m = re.search(r"/discussions/(\d+)", pr_url or "")
+    return f"refs/pr/{m.group(1)}" if m else None
+
+
+def _manifest_bytes(files: dict, manifest: dict) -> bytes:
     """The pushed manifest: the build's fingerprint and version, and every file this push holds."""
-    local = json.loads((out_dir / MANIFEST).read_text())
     entries = {p: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for p, d in sorted(files.items())}
-    return (json.dumps({**local, "files": entries}, indent=2) + "\n").encode()
+    return (json.dumps({**manifest, "files": entries}, indent=2) + "\n").encode()
 
 
 def _remote_listed(api, repo_id: str, revision: str, remote: dict) -> set:
@@ -94,8 +115,9 @@ def _remote_listed(api, repo_id: str, revision: str, remote: dict) -> set:
         return set()  # unreadable: delete nothing
 
 
-def plan_push(out_dir: Path, repo_id: str, token: str | None, revision: str | None,
+def plan_push(out_dir: Path, local: tuple, repo_id: str, token: str | None, revision: str | None,
               offline_ok: bool = False) -> PushPlan:
+    """What the push changes: `local` is (files, manifest) from _local_files, compared with the remote."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
 
@@ -103,7 +125,7 @@ def plan_push(out_dir: Path, repo_id: str, token: str | None, revision: str | No
 
     api = HfApi(token=token)
     revision = revision or "main"
-    files = _local_files(out_dir)
+    files, manifest = dict(local[0]), local[1]
     remote, listed = {}, set()
     existing_card = None
     plan = PushPlan(repo_id, revision, files)
@@ -125,13 +147,13 @@ def plan_push(out_dir: Path, repo_id: str, token: str | None, revision: str | No
     except RepositoryNotFoundError:
         pass
     except HfHubHTTPError as e:
-        raise hub_error(e, repo_id, "read") from None
+        raise hub_error(e, repo_id, "read", secrets=(token,)) from None
     except network_errors() as e:  # the Hub cannot be reached
         if not offline_ok:
             raise unreachable(e, repo_id) from None
         plan.offline = f"could not read the remote ({type(e).__name__}): card rendered without it"
     files["README.md"] = render_card(out_dir, repo_id=repo_id, existing=existing_card).encode()
-    files[MANIFEST] = _manifest_bytes(files, out_dir)
+    files[MANIFEST] = _manifest_bytes(files, manifest)
     for path, data in list(files.items()):
         entry = remote.get(path)
         if entry is None:
@@ -153,17 +175,21 @@ def check_repo_id(repo_id: str) -> None:
                              "'-', '_', '.'; at most 96 characters)") from None
 
 
-def run_push(out_dir, repo_id: str, token: str | None = None, private: bool = False, revision: str | None = None,
-             create_pr: bool = False, message: str | None = None, dry_run: bool = False) -> dict:
+def run_push(out_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
+             revision: str | None = None, create_pr: bool = False, message: str | None = None, dry_run: bool = False) -> dict:
+    """Push a build folder; repo_id None: output.repo of its recipe.yaml."""
     from huggingface_hub import get_token
 
-    check_repo_id(repo_id)
     out_dir = Path(out_dir)
+    local = _local_files(out_dir)  # the folder is a finished build before its recipe is read
+    repo_id = repo_id or repo_from_recipe(local[0]["recipe.yaml"], out_dir)
+    check_repo_id(repo_id)
     token = token or get_token()
-    plan = plan_push(out_dir, repo_id, token, revision, offline_ok=dry_run)
+    plan = plan_push(out_dir, local, repo_id, token, revision, offline_ok=dry_run)
     changed = [p for p in sorted(plan.files) if p not in plan.unchanged]
     summary = {"repo_id": repo_id, "revision": plan.revision, "upload": changed, "unchanged": plan.unchanged,
-               "delete": plan.deletions, "dry_run": dry_run, "commit": None, "pr_url": None}
+               "delete": plan.deletions, "dry_run": dry_run, "commit": None, "pr_url": None,
+               "load_revision": plan.revision}
     if dry_run:
         summary["card"] = plan.files["README.md"].decode()
         summary["offline"] = plan.offline
@@ -176,6 +202,7 @@ def run_push(out_dir, repo_id: str, token: str | None = None, private: bool = Fa
                    f"{out_dir.name}")
     summary["commit"] = info.oid
     summary["pr_url"] = info.pr_url
+    summary["load_revision"] = pr_revision(info.pr_url) or plan.revision
     return summary
 
 
@@ -195,16 +222,17 @@ def _commit(plan: PushPlan, changed: list, token: str, private: bool, create_pr:
         return api.create_commit(repo_id, ops, repo_type="dataset", revision=plan.revision, create_pr=create_pr,
                                  commit_message=message, parent_commit=plan.parent)
     except HfHubHTTPError as e:
-        raise hub_error(e, repo_id, "push to") from None
+        raise hub_error(e, repo_id, "push to", secrets=(token,)) from None
     except network_errors() as e:
         raise _dropped(e, api, plan, head, create_pr) from None
     except RuntimeError as e:  # huggingface_hub wraps failed LFS uploads
         cause = e.__cause__
         if isinstance(cause, HfHubHTTPError):
-            raise hub_error(cause, repo_id, "upload to") from None
+            raise hub_error(cause, repo_id, "upload to", secrets=(token,)) from None
         if isinstance(cause, network_errors()):
             raise _dropped(cause, api, plan, head, create_pr) from None
-        raise PairforgeError(f"upload to {repo_id} failed ({e}); nothing was committed, run the push again") from None
+        raise PairforgeError(f"upload to {repo_id} failed ({first_line(e, (token,))}); nothing was committed, "
+                             "run the push again") from None
 
 
 def _head(api, repo_id: str, revision: str) -> str | None:

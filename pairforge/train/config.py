@@ -25,9 +25,12 @@ DPO_DEFAULTS = {
     "per_device_train_batch_size": 4, "per_device_eval_batch_size": 8, "max_length": 1024,
     "logging_steps": 1, "seed": 0, "report_to": [], "save_strategy": "no",
     # Memory (benchmarks/train_memory.py, SmolLM2 + LoRA, batch 4, max_length 256, CPU): peak RSS 7.84 GiB with neither,
-    # 4.68 GiB with gradient checkpointing (+35% s/step), 4.65 GiB and +14% s/step with the reference log-probs computed
-    # once before training too; padding_free gave nothing on CPU (4.74 GiB), so it stays off.
-    "gradient_checkpointing": True, "precompute_ref_log_probs": True,
+    # 4.68 GiB with gradient checkpointing (+35% s/step); padding_free gave nothing on CPU (4.74 GiB), so it stays off.
+    # precompute_ref_log_probs: None = on without LoRA (the reference is a second full model copy, which it then never
+    # runs during training), off with LoRA (the reference is the base model with the adapter disabled: precomputing
+    # saved ~nothing, 4.68 -> 4.65 GiB, and costs a forward pass over the whole train split before step 1, however
+    # few steps max_steps asks for). Resolved at run time (train/ipo.py); a value the user sets wins.
+    "gradient_checkpointing": True, "precompute_ref_log_probs": None,
     "eval_strategy": "no", "disable_tqdm": False,
     "bf16": None, "use_cpu": None,  # None: decided at run time (on with a CUDA GPU / when none is visible)
 }
@@ -102,14 +105,31 @@ def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> T
     if unknown:
         raise RecipeError(f"{unknown[0]}: unknown key (neither a pairforge train-ipo key ({', '.join(sorted(own))}) "
                           "nor a field of TRL's DPOConfig)")
+    if data.get("push_to_hub") is not None:
+        _check_push_repo(data["push_to_hub"])
     cfg = build(TrainConfig, {k: v for k, v in data.items() if k in own}, "")
     cfg.dpo = dict(DPO_DEFAULTS)
     for k, v in data.items():
         if k in dpo_types and k not in own:  # pairforge's own push_to_hub (a repo id) wins over TRL's bool
             cfg.dpo[k] = _dpo_value(k, v, dpo_types[k])
     _validate(cfg)
-    dpo_config(cfg, use_cpu=True, bf16=False)  # DPOConfig's own checks, before any data or model is loaded
+    dpo_config(cfg, use_cpu=True, bf16=False, precompute=False)  # DPOConfig's own checks, before any data or model
     return cfg
+
+
+def _check_push_repo(value) -> None:
+    """push_to_hub is pairforge's: the model repo id to upload to (TRL's is a flag), never true/false."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    plain = getattr(value, "value", value)
+    if isinstance(plain, bool) or str(value).strip().lower() in ("true", "false"):
+        raise RecipeError(f"push_to_hub: takes the Hub model repo id to upload to (user/name), not {str(value)!r}; "
+                          "e.g. --push-to-hub alice/my-ipo-model, or leave it out to upload nothing")
+    try:
+        validate_repo_id(str(value).strip())
+    except HFValidationError:
+        raise RecipeError(f"push_to_hub: {str(value)!r} is not a valid Hub repo id: use user/name (letters, digits, "
+                          "'-', '_', '.'; at most 96 characters)") from None
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -130,11 +150,12 @@ def _validate(cfg: TrainConfig) -> None:
         raise RecipeError(f"max_steps: must be -1 (use num_train_epochs) or > 0, got {steps}")
 
 
-def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool):
-    """TRL's DPOConfig from the validated values; DPOConfig's own checks become RecipeErrors."""
+def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool, precompute: bool):
+    """TRL's DPOConfig from the validated values and the run-time choices (device, dtype, reference
+    log-probs: train/ipo.py decides them); DPOConfig's own checks become RecipeErrors."""
     from trl import DPOConfig
 
-    kwargs = {**cfg.dpo, "use_cpu": use_cpu, "bf16": bf16}
+    kwargs = {**cfg.dpo, "use_cpu": use_cpu, "bf16": bf16, "precompute_ref_log_probs": precompute}
     kwargs["output_dir"] = str(kwargs["output_dir"])
     try:
         return DPOConfig(**kwargs)

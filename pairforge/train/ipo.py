@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from ..errors import DataError, PairforgeError
-from ..lineage import model_lineage, write_model_lineage
+from ..lineage import LINEAGE_FILE, model_lineage, write_model_lineage
 from .config import TrainConfig, dpo_config
 
 
@@ -25,9 +26,9 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
     path = Path(name)
     try:
         if path.is_dir():
-            from ..pipeline.publish import verify
+            from ..pipeline.publish import MANIFEST, verify
 
-            if (path / "stats.json").exists() or (path / "_work").exists():  # a pairforge build folder
+            if any((path / f).exists() for f in ("stats.json", "_work", MANIFEST)):  # a pairforge build folder
                 verify(path)
             dd = load_local(path, None, "dataset")
             stats = path / "stats.json"
@@ -93,6 +94,7 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     from .preference_eval import preference_metrics, sequence_logps
 
     t0 = time.perf_counter()
+    check_output_dir(Path(cfg.output_dir))  # before any work: the finished run replaces the folder
     dd, ds_lineage = load_preference_dataset(cfg.dataset, cfg.dataset_revision, token)
     eval_ds = dd[cfg.eval_split] if cfg.eval_split and cfg.eval_split in dd else None
     cuda = torch.cuda.is_available()
@@ -111,7 +113,7 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
         ref_logps = sequence_logps((ref_model or model).to(device), tok, eval_rows, cfg.max_length)
         before = preference_metrics(ref_logps, ref_logps, cfg.beta) if ref_model is None else \
             _preference(model, tok, eval_rows, ref_logps, cfg, device)
-    trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16),
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16, precompute_ref(cfg)),
                          train_dataset=dd["train"], processing_class=tok, peft_config=_peft_config(cfg.lora))
     t_train = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # TRL prints log dicts; stdout is for the summary
@@ -138,15 +140,46 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     return summary
 
 
+def precompute_ref(cfg: TrainConfig) -> bool:
+    """precompute_ref_log_probs as set, else on only without LoRA: with LoRA the reference is the
+    base model with the adapter off (no second copy to free), so precomputing saves ~no memory and
+    costs a forward pass over the whole train split before the first step."""
+    value = cfg.dpo.get("precompute_ref_log_probs")
+    return (not cfg.lora.enabled) if value is None else bool(value)
+
+
+def check_output_dir(out: Path) -> None:
+    """output_dir must be new, empty, or an earlier train-ipo result: a finished run replaces it whole."""
+    if out.exists() and not out.is_dir():
+        raise PairforgeError(f"output_dir {out} is a file; give a folder with --output-dir")
+    if out.is_dir() and any(out.iterdir()) and not any((out / f).is_file() for f in ("train_summary.json", LINEAGE_FILE)):
+        raise PairforgeError(f"output_dir {out} holds files that are not an earlier train-ipo result, and a finished "
+                             "run replaces the whole folder; give a new or empty folder with --output-dir")
+
+
 def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    trained.save_pretrained(out)
-    tok.save_pretrained(out)
-    write_model_lineage(out, summary["lineage"])
-    (out / "log_history.json").write_text(json.dumps(history, indent=2) + "\n")
-    summary.update({"output_dir": str(out), "config": cfg.to_dict()})
-    (out / "preference_eval.json").write_text(json.dumps(
-        {"before": summary["preference_before"], "after": summary["preference_after"],
-         "pairs": summary["eval_pairs"], "split": cfg.eval_split}, indent=2) + "\n")
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    """Write the model into a temporary sibling folder and rename it into place when complete: a
+    run killed while saving leaves output_dir as it was (an earlier result, or nothing)."""
+    import shutil
+    import tempfile
+
+    out = Path(os.path.abspath(cfg.output_dir))  # "." too has a parent to stage in
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        trained.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        write_model_lineage(tmp, summary["lineage"])
+        (tmp / "log_history.json").write_text(json.dumps(history, indent=2) + "\n")
+        summary.update({"output_dir": str(Path(cfg.output_dir)), "config": cfg.to_dict()})
+        (tmp / "preference_eval.json").write_text(json.dumps(
+            {"before": summary["preference_before"], "after": summary["preference_after"],
+             "pairs": summary["eval_pairs"], "split": cfg.eval_split}, indent=2) + "\n")
+        (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        old = out.parent / f".{out.name}.replaced-{tmp.name.rsplit('-', 1)[-1]}"
+        if out.exists():
+            os.replace(out, old)  # the earlier result (or an empty folder) steps aside...
+        os.replace(tmp, out)  # ...and the complete new one takes its place
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
