@@ -23,7 +23,7 @@ from pairforge.recipe import recipe_from_dict
 
 def normalised(path: Path, **source) -> tuple[list, list]:
     """(kept pairs without source_index, [(source_index, reason, detail)]) of the Normalise stage."""
-    r = recipe_from_dict({"source": {"path": str(path), **source}})
+    r = recipe_from_dict({"source": source if "hub" in source else {"path": str(path), **source}})
     loaded = sources.load_source(r)
     stage = Normalise.for_source(r.source, loaded.column_names)
     kept, dropped = [], []
@@ -41,7 +41,7 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 # ----------------------------------------------------------------------- mixed-type values
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(str.strip)
+text = st.text(st.characters(), min_size=1, max_size=20).filter(str.strip)  # Cs: lone surrogates, bad rows
 bad_value = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(),
                       st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 good_alpaca = st.fixed_dictionaries({"instruction": text, "input": st.one_of(st.just(""), text), "output": text})
@@ -54,7 +54,26 @@ good_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q},
                       text, text)
 bad_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
                      st.one_of(text, bad_value), bad_value)
-REASONS = {"non_string_input", "non_string_chosen", "non_string_prompt", "non_string_turn"}
+REASONS = {"non_string_input", "non_string_chosen", "non_string_prompt", "non_string_turn", "non_utf8_text"}
+
+
+def utf8(row) -> bool:
+    """Whether every text of the row can be written as UTF-8 (no lone surrogate)."""
+    try:
+        json.dumps(row, ensure_ascii=False).encode()
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def write_folder(folder: Path, rows: list) -> Path:
+    """A Hub-style folder: the rows over two JSON Lines files of the train split, and a test split."""
+    (folder / "data").mkdir(parents=True)
+    half = len(rows) // 2
+    write_jsonl(folder / "data" / "train-00000-of-00002.jsonl", rows[:half])
+    write_jsonl(folder / "data" / "train-00001-of-00002.jsonl", rows[half:])
+    write_jsonl(folder / "data" / "test-00000-of-00001.jsonl", [{"instruction": 1, "output": 2, "messages": 3}])
+    return folder
 
 
 @st.composite
@@ -72,17 +91,32 @@ def test_good_rows_are_identical_whatever_bad_rows_sit_beside_them(tmp_path, cas
     goods, rows = case
     alone, _ = normalised(write_jsonl(tmp_path / "good.jsonl", goods))
     both, dropped = normalised(write_jsonl(tmp_path / "mixed.jsonl", rows))
-    assert both == alone and len(alone) == len(goods)
-    assert len(dropped) == len(rows) - len(goods) and {r for _, r, _ in dropped} <= REASONS
+    assert both == alone and len(alone) == sum(map(utf8, goods))
+    assert len(dropped) == len(rows) - len(alone) and {r for _, r, _ in dropped} <= REASONS
+    import uuid
+
+    folder = write_folder(tmp_path / uuid.uuid4().hex, rows)  # a folder goes through the same reader
+    assert normalised(folder) == (both, dropped)
+    assert normalised(None, hub=str(folder)) == (both, dropped)
 
 
-def test_the_reported_case_gives_the_exact_prompt_and_drops_the_empty_answer(tmp_path):
+def test_the_reported_case_gives_the_exact_prompt_and_drops_the_empty_answer(hub, tmp_path):
     rows = [{"instruction": "Name a colour of the sky.", "input": "", "output": "Blue."},
             {"instruction": "Add these", "input": 5, "output": "7"},
             {"instruction": "Say nothing", "input": "", "output": ""}]
-    for fmt_path in (write_jsonl(tmp_path / "a.jsonl", rows), tmp_path / "a.json"):
-        fmt_path.write_text(json.dumps(rows, indent=2)) if fmt_path.suffix == ".json" else None
-        kept, dropped = normalised(fmt_path)
+    (tmp_path / "a.json").write_text(json.dumps(rows, indent=2))
+    (tmp_path / "folder").mkdir()
+    write_jsonl(tmp_path / "folder" / "train.jsonl", rows)
+    from huggingface_hub import HfApi
+
+    repo = f"alice/reported-{tmp_path.name[-12:]}"
+    HfApi(token=ALICE).create_repo(repo, repo_type="dataset")
+    HfApi(token=ALICE).upload_file(path_or_fileobj=(tmp_path / "a.json").read_bytes(), path_in_repo="train.json",
+                                   repo_id=repo, repo_type="dataset")
+    for source in ({"path": write_jsonl(tmp_path / "a.jsonl", rows)}, {"path": tmp_path / "a.json"},
+                   {"path": tmp_path / "folder"}, {"hub": str(tmp_path / "folder")}, {"hub": repo},
+                   {"hub": repo, "limit": 3}):
+        kept, dropped = normalised(source.get("path"), **{k: v for k, v in source.items() if k != "path"})
         assert [k["prompt"] for k in kept] == [[{"role": "user", "content": "Name a colour of the sky."}]]
         assert [k["chosen"] for k in kept] == ["Blue."]
         assert [(i, r) for i, r, _ in dropped] == [(1, "non_string_input"), (2, "empty_chosen")]
@@ -96,6 +130,41 @@ def test_non_object_rows_and_list_contents_are_dropped_with_a_reason(tmp_path):
     kept, dropped = normalised(p)
     assert len(kept) == 1 and kept[0]["chosen"] == "a"
     assert [(i, r) for i, r, _ in dropped] == [(1, "non_object_row"), (2, "non_object_row"), (3, "non_string_turn")]
+
+
+def test_a_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"prompt": "bad \\ud800 x", "response": "y"}\n{"prompt": "ok", "response": "fine"}\n'
+                 '{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "\\udfff"}]}\n')
+    kept, dropped = normalised(p, format="plain", columns={"prompt": "prompt", "response": "response"})
+    assert [k["chosen"] for k in kept] == ["fine"]
+    assert [(i, r) for i, r, _ in dropped] == [(0, "non_utf8_text"), (2, "null_prompt")]
+    assert "\\ud800" in dropped[0][2]  # the row as written, escaped
+    kept, dropped = normalised(p, format="messages")
+    assert [(i, r) for i, r, _ in dropped] == [(0, "empty_conversation"), (1, "empty_conversation"), (2, "non_utf8_text")]
+
+
+def test_a_folder_of_non_utf8_json_lines_names_the_file_and_line(tmp_path):
+    (tmp_path / "f").mkdir()
+    p = tmp_path / "f" / "train.jsonl"
+    p.write_bytes(b'{"prompt": "q", "response": "a"}\n{"prompt": "caf\xe9", "response": "b"}\n')
+    with pytest.raises(DataError, match=rf"{p}: line 2 \(byte 48\): not UTF-8"):
+        normalised(tmp_path / "f")
+    kept, dropped = normalised(tmp_path / "f", on_bad_lines="skip")
+    assert [k["chosen"] for k in kept] == ["a"] and [(i, r) for i, r, _ in dropped] == [(1, "bad_utf8")]
+
+
+def test_csv_columns_are_read_as_the_text_written(tmp_path):
+    p = tmp_path / "n.csv"
+    p.write_text("prompt,response\nWhat is 6 times 7?,42\nNA,007\nHalf of 3?,1.50\n,empty prompt\n")
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "train.csv").write_bytes(p.read_bytes())
+    for source in (p, tmp_path / "f"):
+        for streaming in (False, True):
+            kept, dropped = normalised(source, streaming=streaming)
+            assert [(k["prompt"][0]["content"], k["chosen"]) for k in kept] == [
+                ("What is 6 times 7?", "42"), ("NA", "007"), ("Half of 3?", "1.50")]
+            assert [(i, r) for i, r, _ in dropped] == [(3, "empty_prompt")]
 
 
 NO_POST_FILTERS = {"empty": False, "identical": False, "max_similarity": None,
@@ -258,6 +327,36 @@ def test_a_moved_hub_branch_is_another_fingerprint(hub, tiny_model, tmp_path):
     assert f"commit `{v2}`" in (tmp_path / "out" / "README.md").read_text()  # the card shows it
     chosen = {r["chosen"][-1]["content"] for f in (tmp_path / "out" / "data").glob("*.parquet") for r in pq.read_table(f).to_pylist()}
     assert chosen and all(c.startswith("Second") for c in chosen)
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv"])  # read by jsonrows; by the datasets loader
+def test_a_limited_hub_source_streams_and_fetches_only_the_files_it_needs(hub, tmp_path, ext):
+    from huggingface_hub import HfApi
+
+    api, repo = HfApi(token=ALICE), f"alice/stream-{ext}-{tmp_path.name[-12:]}"
+    api.create_repo(repo, repo_type="dataset")
+    for part in range(2):
+        pairs = [(f"Question {part}.{i}?", f"Answer {part}.{i}.") for i in range(50)]
+        rows = ("".join(json.dumps({"prompt": q, "response": a}) + "\n" for q, a in pairs) if ext == "jsonl" else
+                "prompt,response\n" + "".join(f"{q},{a}\n" for q, a in pairs))
+        api.upload_file(path_or_fileobj=rows.encode(), path_in_repo=f"data/train-0000{part}-of-00002.{ext}",
+                        repo_id=repo, repo_type="dataset")
+
+    def read(**source):
+        start = len(hub.state.requests)
+        r = recipe_from_dict({"source": {"hub": repo, **source}})
+        loaded = sources.load_source(r)
+        stage = Normalise.for_source(r.source, loaded.column_names)
+        rows = [(k["source_index"], k["prompt"][0]["content"]) for b in loaded.batches(3) for k in stage(b)[0].to_pylist()]
+        got = [r for r in hub.state.requests[start:] if "/resolve/" in r and "/data/train-" in r]
+        return loaded.stats()["streaming"], rows, got
+
+    streamed, rows, fetched = read(limit=4)
+    assert streamed and rows == [(i, f"Question 0.{i}?") for i in range(4)]
+    assert fetched and all("train-00000-of-00002" in r for r in fetched), fetched
+    whole, rows_whole, fetched_whole = read(limit=4, streaming=False)
+    assert not whole and rows_whole == rows and any("train-00001-of-00002" in r for r in fetched_whole)
+    assert read(limit=4, shuffle=True)[0] is False
 
 
 # ----------------------------------------------------------------------- layouts

@@ -171,15 +171,33 @@ class Normalise:
                 if not isinstance(row, dict):
                     raise RowDrop("non_object_row")
                 msgs = row_to_messages(row, self.fmt, self.mapping)
-                for turn, prompt, chosen in conversation_pairs(msgs, self.turns):
-                    records.append({"id": pair_id(prompt, chosen), "source_index": src, "turn_index": turn,
-                                    "prompt": prompt, "chosen": chosen})
+                records += [{"id": _checked_id(prompt, chosen), "source_index": src, "turn_index": turn,
+                             "prompt": prompt, "chosen": chosen}
+                            for turn, prompt, chosen in conversation_pairs(msgs, self.turns)]
             except RowDrop as drop:
-                dropped.append({"source_index": src, "reason": str(drop),
-                                "row": json.dumps(row, ensure_ascii=False, default=str)[:2000]})
+                dropped.append({"source_index": src, "reason": str(drop), "row": _shown(row)})
         dropped_t = pa.Table.from_pylist(dropped, schema=pa.schema(
             [("source_index", pa.int64()), ("reason", pa.string()), ("row", pa.string())]))
         return pa.Table.from_pylist(records, schema=pair_schema()), dropped_t
+
+
+def _checked_id(prompt: list[dict], chosen: str) -> str:
+    """pair_id, or a drop for text that cannot be written as UTF-8 (a lone surrogate such as a JSON
+    "\\ud800"): every text a pair carries goes through this blob."""
+    try:
+        return pair_id(prompt, chosen)
+    except UnicodeEncodeError:
+        raise RowDrop("non_utf8_text") from None
+
+
+def _shown(row) -> str:
+    """A dropped row as JSON text for excluded/ (escaped where it holds text UTF-8 cannot carry)."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(row, default=str)
+    return text[:2000]
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Read a .json/.jsonl source row by row, keeping each row's own Python types.
+"""Read a .json/.jsonl source row by row (a file, or a folder's or Hub dataset's data files one
+after another), keeping each row's own Python types.
 
 The `datasets` json loader unifies a column's type across rows, so one row with `"input": 5`
 turned every other row's text into JSON text (`'"abc"'`). Here each row stays as written: the
@@ -42,6 +43,12 @@ def _first_byte(path: Path) -> bytes:
             chunk = chunk.removeprefix(b"\xef\xbb\xbf").lstrip()
             if chunk:
                 return chunk[:1]
+
+
+def read_files(paths: list[Path], on_bad_lines: str, what: str, counter: Counter) -> Iterator[tuple]:
+    """Every record of the files, one file after another (a folder's data files, in their order)."""
+    for path in paths:
+        yield from read_records(path, on_bad_lines, what, counter)
 
 
 def read_records(path: Path, on_bad_lines: str, what: str, counter: Counter) -> Iterator[tuple]:
@@ -95,10 +102,10 @@ def _array_records(path: Path, what: str, counter: Counter) -> Iterator[tuple]:
     import ijson
 
     with open(path, "rb") as fh:
-        wrapped = Counter(fh, counter.digest)
+        wrapped, before = Counter(fh, counter.digest), counter.bytes_read
         try:
             for item in ijson.items(wrapped, "item", use_float=True, buf_size=CHUNK):
-                counter.bytes_read = wrapped.bytes_read
+                counter.bytes_read = before + wrapped.bytes_read
                 yield json.dumps(item, ensure_ascii=False), None, None
         except ijson.JSONError as e:
             raise DataError(f"{what}: {path}: not valid JSON at {_locate(path, wrapped.bytes_read)} "
@@ -134,10 +141,10 @@ def _locate(path: Path, read_upto: int) -> str:
     return f"or before byte {read_upto}"
 
 
-def prefix_digest(path: Path, on_bad_lines: str, what: str, limit: int) -> str:
+def prefix_digest(paths: list[Path], on_bad_lines: str, what: str, limit: int) -> str:
     """A digest of the bytes that hold the first `limit` records: all a limited stream reads."""
     counter = Counter(None, hashlib.sha256())
-    for n, _ in enumerate(read_records(path, on_bad_lines, what, counter), start=1):
+    for n, _ in enumerate(read_files(paths, on_bad_lines, what, counter), start=1):
         if n >= limit:
             break
     counter.digest.update(f"|limit={limit}".encode())

@@ -2,8 +2,12 @@
 which keeps each row's own types), shuffled and limited, with a digest of its content for the
 fingerprint. Batches carry each row's original index (for excluded/).
 
-Streaming (`source.streaming`, or automatically for a local file over AUTO_STREAM_BYTES with a
-`limit` and no `shuffle`): rows are read as they are needed, in order; memory stays flat."""
+A folder's (or a local source.hub folder's) .json/.jsonl data files go through jsonrows too, one file
+after another in the order `datasets` resolves them; CSV columns are read as the text written.
+
+Streaming (`source.streaming`, or automatically with a `limit` and no `shuffle`: for a local file
+or folder over AUTO_STREAM_BYTES, and for a Hub dataset always): rows are read as they are needed,
+in order; memory stays flat, and a Hub dataset's files are fetched only as far as the rows used."""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Callable
 
 from ..errors import DataError
 from ..recipe import Recipe
-from .load import builder_for, first_line, load_hub, load_local
+from .load import builder_for, first_line, hub_json_files, load_hub, load_local, plain_json_files
 from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_INDEX
 
 AUTO_STREAM_BYTES = 64 << 20  # a limited read of a local file larger than this streams
@@ -50,9 +54,12 @@ def load_source(recipe: Recipe) -> Loaded:
     if not path.exists():
         raise DataError(f"source.path: {s.path}: no such file or folder (looked in {recipe.base_dir} and the working directory)")
     streaming = _streams(s, path)
-    if not path.is_dir() and builder_for(path) == "json":
-        return _json_source(s, path, streaming)
-    ds = load_local(path, s.split, "source.path", streaming=streaming)
+    files = [path] if not path.is_dir() and builder_for(path) == "json" else None
+    if path.is_dir():
+        files = plain_json_files(path, s.split, "source.path")
+    if files:
+        return _json_source(s, files, path, streaming, "source.path")
+    ds = load_local(path, s.split, "source.path", streaming=streaming, text_csv=True)
     if streaming and not isinstance(ds, _dataset_type()):
         return _iterable_loaded(ds, s, str(path), _digest_path(path), f"source.path: {path}")
     return _dataset_loaded(ds, s, str(path), _digest_path(path), f"source.path: {path}")
@@ -102,19 +109,19 @@ def _dataset_loaded(ds, s, desc: str, digest: str, where: str, info: dict | None
 
 
 def _iterable_loaded(ds, s, desc: str, digest: str, where: str, info: dict | None = None) -> Loaded:
-    """A `datasets.IterableDataset`: rows in order, `limit` by take(); nothing cached."""
+    """A `datasets.IterableDataset`: rows in order, up to `limit` (counted here: `take()` reads one
+    chunk past the limit, on the Hub the next file); nothing cached."""
     import pyarrow as pa
 
-    if s.limit is not None:
-        ds = ds.take(s.limit)
-
     def batches(size: int):
-        pos = 0
+        pos, limit = 0, s.limit if s.limit is not None else float("inf")
         try:
             for batch in ds.with_format("arrow").iter(batch_size=size):
-                n = batch.num_rows
-                yield batch.append_column(SOURCE_INDEX, pa.array(range(pos, pos + n), pa.int64()))
+                n = min(batch.num_rows, limit - pos)
+                yield batch.slice(0, n).append_column(SOURCE_INDEX, pa.array(range(pos, pos + n), pa.int64()))
                 pos += n
+                if pos >= limit:
+                    return
         except Exception as e:  # datasets raises many types for unreadable files
             raise DataError(f"{where}: cannot be read: {first_line(e)}") from None
 
@@ -125,20 +132,23 @@ def _iterable_loaded(ds, s, desc: str, digest: str, where: str, info: dict | Non
     return Loaded(columns, desc, digest, batches, {"streaming": True, **(info or {})})
 
 
-def _json_source(s, path: Path, streaming: bool) -> Loaded:
-    from .jsonrows import Counter, prefix_digest, read_records
+def _json_source(s, files, path, streaming: bool, what: str, desc: str | None = None,
+                 digest: str | None = None, info: dict | None = None) -> Loaded:
+    """JSON rows (a file, or a folder's data files in order) read by jsonrows, each with its own types."""
+    from .jsonrows import Counter, prefix_digest, read_files
 
-    what, counter = "source.path", Counter(None)
+    counter = Counter(None)
     if streaming:
-        digest = prefix_digest(path, s.on_bad_lines, what, s.limit) if s.limit else _digest_path(path)
+        if digest is None:
+            digest = prefix_digest(files, s.on_bad_lines, what, s.limit) if s.limit else _digest_path(path)
 
         def records():
             counter.bytes_read = 0
             numbers = range(s.limit) if s.limit is not None else itertools.count()
-            return zip(numbers, read_records(path, s.on_bad_lines, what, counter))
+            return zip(numbers, read_files(files, s.on_bad_lines, what, counter))
     else:
-        every = list(read_records(path, s.on_bad_lines, what, counter))
-        digest, order = _digest_path(path), _order(len(every), s)
+        every = list(read_files(files, s.on_bad_lines, what, counter))
+        digest, order = digest or _digest_path(path), _order(len(every), s)
 
         def records():
             return ((i, every[i]) for i in order)
@@ -146,8 +156,8 @@ def _json_source(s, path: Path, streaming: bool) -> Loaded:
     head = list(itertools.islice(records(), COLUMN_SAMPLE))
     if not head:
         raise DataError(f"{what}: {path} has no rows")
-    return Loaded(_keys(head), str(path), digest, lambda size: _json_batches(records(), size),
-                  {"streaming": streaming}, counter)
+    return Loaded(_keys(head), desc or str(path), digest, lambda size: _json_batches(records(), size),
+                  {"streaming": streaming, **(info or {})}, counter)
 
 
 def _keys(head: list) -> list[str]:
@@ -185,17 +195,41 @@ def hub_commit(repo: str, revision: str | None, what: str = "source.hub") -> str
 
 def _hub_source(s) -> Loaded:
     local = Path(s.hub).expanduser()
+    where, desc = f"source.hub: {s.hub}", s.hub + (f"@{s.revision}" if s.revision else "")
     if local.is_dir():  # a Hub-style dataset repo checked out locally: its files are its identity
-        sha, digest = None, f"hub-folder:{s.config}:{s.split}:{_digest_path(local)}"
-    else:
+        sha, digest, streaming = None, f"hub-folder:{s.config}:{s.split}:{_digest_path(local)}", _streams(s, local)
+        files = plain_json_files(local, s.split, "source.hub", s.config)
+        if files:
+            return _json_source(s, files, local, streaming, "source.hub", desc=s.hub, digest=digest)
+    else:  # a limited, ordered read streams: only the files (and bytes) that hold its rows are fetched
         sha = hub_commit(s.hub, s.revision)
         digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
-    ds = load_hub(s.hub, "source.hub", s.config, s.split, sha or s.revision, streaming=bool(s.streaming))
-    desc = s.hub + (f"@{s.revision}" if s.revision else "")
-    where, info = f"source.hub: {s.hub}", ({"commit": sha} if sha else {})
-    if s.streaming:
+        streaming = s.streaming if s.streaming is not None else (s.limit is not None and not s.shuffle)
+        names = hub_json_files(s.hub, s.config, s.split, sha, "source.hub")
+        if names:
+            return _json_source(s, _HubFiles(s.hub, sha, names), s.hub, streaming, "source.hub", desc, digest,
+                                {"commit": sha})
+    ds = load_hub(s.hub, "source.hub", s.config, s.split, sha or s.revision, streaming=streaming, text_csv=True)
+    info = {"commit": sha} if sha else {}
+    if streaming and not isinstance(ds, _dataset_type()):
         return _iterable_loaded(ds, s, desc, digest, where, info)
     return _dataset_loaded(ds, s, desc, digest, where, info)
+
+
+class _HubFiles:
+    """A Hub dataset's JSON data files at a commit, each downloaded (once, to the cache) when reached."""
+
+    def __init__(self, repo: str, sha: str, names: list[str]):
+        self.repo, self.sha, self.names = repo, sha, names
+
+    def __iter__(self):
+        from huggingface_hub import hf_hub_download
+
+        for name in self.names:
+            try:
+                yield Path(hf_hub_download(self.repo, name, repo_type="dataset", revision=self.sha))
+            except Exception as e:  # huggingface_hub raises many types (HTTP, disk)
+                raise DataError(f"source.hub: {self.repo}: cannot download {name} at {self.sha}: {first_line(e)}") from None
 
 
 def _digest_path(path: Path) -> str:

@@ -76,14 +76,51 @@ def lock_output(out: Path):
 
 
 def check_not_inside_source(recipe) -> None:
-    """output.dir equal to or inside a source folder: the next run would read its own output."""
-    if not recipe.source.path:
-        return
-    src = recipe.resolve_path(recipe.source.path).expanduser().resolve()
+    """Refuse a build that would delete or read back the user's files: an input (source.path, a local
+    source.hub folder, a local decontaminate set) inside what a build replaces (out/data, excluded,
+    images, _work, or a published file), output.dir equal to or inside an input folder, or an
+    existing output.dir that pairforge never built but that holds published names."""
     out = Path(recipe.output.dir).expanduser().resolve()
-    if src.is_dir() and (out == src or src in out.parents):
-        raise RecipeError(f"output.dir: {recipe.output.dir} is inside the source folder {src}; a later build "
-                          "would read its own output as input: set output.dir outside it")
+    for what, given, path in _inputs(recipe):
+        if path.is_dir() and (out == path or path in out.parents):
+            raise RecipeError(f"output.dir: {recipe.output.dir} is inside the source folder {path} ({what}: {given}); "
+                              "a later build would read its own output as input: set output.dir outside it")
+        owned = [out / n for n in REPLACED]
+        if any(path == o or o in path.parents for o in owned) or path in (out / n for n in OWNED_FILES):
+            raise RecipeError(f"{what}: {given} is inside output.dir {recipe.output.dir}, where a build replaces "
+                              f"{path.relative_to(out).parts[0]}: move it out of {out}, or set output.dir to "
+                              "another folder")
+    check_not_foreign(out)
+
+
+REPLACED = ("data", "excluded", "images", "_work")  # folders a build writes or replaces
+OWNED_FILES = ("stats.json", "recipe.yaml", "README.md", MANIFEST, LOCK)
+
+
+def _inputs(recipe):
+    """(field, as written, resolved path) of every local input of the recipe."""
+    found = []
+    if recipe.source.path:
+        found.append(("source.path", recipe.source.path, recipe.resolve_path(recipe.source.path)))
+    if recipe.source.hub and Path(recipe.source.hub).expanduser().is_dir():
+        found.append(("source.hub", recipe.source.hub, Path(recipe.source.hub).expanduser()))
+    for i, ev in enumerate(recipe.decontaminate.sets):
+        if getattr(ev, "path", None):
+            found.append((f"decontaminate.sets[{i}].path", ev.path, recipe.resolve_path(ev.path)))
+        elif getattr(ev, "hub", None) and Path(ev.hub).expanduser().is_dir():
+            found.append((f"decontaminate.sets[{i}].hub", ev.hub, Path(ev.hub).expanduser()))
+    return [(what, given, path.expanduser().resolve()) for what, given, path in found]
+
+
+def check_not_foreign(out: Path) -> None:
+    """A folder with published names but neither a manifest nor _work/ holds the user's files, not a build."""
+    if not out.is_dir() or (out / MANIFEST).exists() or (out / "_work").exists():
+        return
+    present = [n for n in PUBLISHED if (out / n).exists() or (out / n).is_symlink()]
+    if present:
+        raise PairforgeError(f"output.dir {out} holds {', '.join(present)} but is not a pairforge build folder "
+                             f"(no {MANIFEST}, no _work/); a build would replace them: set output.dir to a new "
+                             "or empty folder, or move those files out")
 
 
 def begin(out: Path, fresh: bool) -> Path:
