@@ -45,11 +45,20 @@ def _hash(view: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _strip_credentials(data: dict) -> None:
-    """A base_url's user:password@ never reaches a hash or a file (weak model and LLM judge)."""
-    for section in (data.get("weak_model"), (data.get("judge") or {}).get("llm")):
-        if section and section.get("openai"):
-            section["openai"]["base_url"] = bare_url(section["openai"]["base_url"])
+def strip_credentials(data):
+    """`data` (a view or to_dict of a config, changed in place and returned) with every `base_url`
+    bared of its user:password@, wherever it sits (weak model, LLM judge, a judge config alone):
+    credentials never reach a hash or a file."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "base_url" and isinstance(value, str):
+                data[key] = bare_url(value)
+            else:
+                strip_credentials(value)
+    elif isinstance(data, list):
+        for value in data:
+            strip_credentials(value)
+    return data
 
 
 def fingerprints(recipe, source_digest: str, model_digest: str) -> dict:
@@ -68,8 +77,8 @@ def fingerprints(recipe, source_digest: str, model_digest: str) -> dict:
     for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
         gen["weak_model"] = {k: v for k, v in gen["weak_model"].items() if k != key or v is not None}
     fin = fp_view(recipe, "finish")
-    _strip_credentials(gen)
-    _strip_credentials(fin)
+    strip_credentials(gen)
+    strip_credentials(fin)
     g, f = _hash(gen), _hash(fin)
     return {"generation": g, "finish": f, "combined": _hash({"generation": g, "finish": f})}
 
@@ -82,5 +91,5 @@ def fingerprint(recipe, source_digest: str, model_digest: str) -> str:
 def dump_resolved(recipe) -> str:
     """The recipe as YAML, without credentials."""
     data = to_dict(recipe)
-    _strip_credentials(data)
+    strip_credentials(data)
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -1,9 +1,14 @@
 """Self-play lineage: a model trained by `pairforge train-ipo` carries `pairforge_lineage.json`
 (its iteration, the dataset and base model it came from); a dataset built with that model as
-the weak model records it in stats.json, and the next training round reads it from there."""
+the weak model records it in stats.json, and the next training round reads it from there.
+
+Both files travel to the Hub (and the cards print them), so they name datasets and models as
+`public_name` does: a Hub id (or built-in name) as given, a local folder by its name and a short
+digest of its content (`local_label`), never by its path."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -12,6 +17,53 @@ LINEAGE_FILE = "pairforge_lineage.json"
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+LABEL = re.compile(r"^[^/\\]+ \(local folder(, sha256 [0-9a-f]+)?\)$")  # what local_label writes
+
+
+def folder_digest(folder: Path) -> str:
+    """16 hex digits of a folder's content: a finished build's data files (from its manifest), a
+    model's weights (the digest the card gives a local weak model), else every file in it (or the
+    file itself)."""
+    from .errors import PairforgeError
+    from .pipeline.publish import MANIFEST
+    from .weights import resolve_model
+
+    if (folder / MANIFEST).is_file():
+        files = json.loads((folder / MANIFEST).read_text()).get("files") or {}
+        blob = "".join(f"{k}:{v['sha256']}\n" for k, v in sorted(files.items()) if k.startswith("data/"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    try:
+        return resolve_model(str(folder)).digest.split(":", 1)[1]
+    except PairforgeError:  # no weights: not a model folder
+        pass
+    h = hashlib.sha256()
+    for f in [folder] if folder.is_file() else sorted(folder.rglob("*")):
+        rel = Path(f.name) if f == folder else f.relative_to(folder)
+        if f.is_file() and not any(part == "_work" or part.startswith(".") for part in rel.parts):
+            h.update(f"{rel.as_posix()}\n".encode())
+            with open(f, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def local_label(folder) -> str:
+    """A local folder as published: `name (local folder, sha256 <content digest>)`."""
+    p = Path(folder).expanduser()
+    return f"{p.resolve().name} (local folder, sha256 {folder_digest(p)})"
+
+
+def public_name(name: str | None) -> str | None:
+    """A dataset or model as lineage and cards name it: an existing folder by `local_label`, a Hub id
+    or built-in name as given, a label as it is; a path that is gone by its last part alone."""
+    if not name or LABEL.match(name):
+        return name
+    p = Path(name).expanduser()
+    if p.exists():
+        return local_label(p)
+    if is_hub_id(name):
+        return name
+    return f"{p.name or 'unnamed'} (local folder)"
 
 
 def is_hub_id(model: str) -> bool:
@@ -40,12 +92,11 @@ def dataset_lineage_entry(weak_model: str, revision: str | None = None) -> dict 
     parent = lineage_of_model(weak_model, revision)
     if not parent:
         return None
+    entry = {"iteration": parent["iteration"], "parent_dataset": public_name(parent.get("dataset")),
+             "parent_model": parent.get("base_model_hub") or public_name(parent.get("base_model"))}
     if Path(weak_model).expanduser().exists():
-        return {"iteration": parent["iteration"], "parent_dataset": parent["dataset"],
-                "parent_model": parent["base_model"], "weak_model_dir": weak_model}
-    return {"iteration": parent["iteration"], "parent_dataset": parent["dataset"],
-            "parent_model": parent.get("base_model_hub") or parent["base_model"], "weak_model_hub": weak_model,
-            "weak_model_revision": revision}
+        return {**entry, "weak_model": local_label(weak_model)}
+    return {**entry, "weak_model_hub": weak_model, "weak_model_revision": revision}
 
 
 def hub_base_model(model: str) -> str | None:
@@ -64,8 +115,8 @@ def hub_base_model(model: str) -> str | None:
 def model_lineage(dataset_lineage: dict | None, dataset: str, dataset_revision: str | None, base_model: str,
                   loss_type: str, beta: float) -> dict:
     """The lineage a trained model carries: one iteration past its dataset's."""
-    return {"iteration": (dataset_lineage or {}).get("iteration", 0) + 1, "dataset": dataset,
-            "dataset_revision": dataset_revision, "base_model": base_model,
+    return {"iteration": (dataset_lineage or {}).get("iteration", 0) + 1, "dataset": public_name(dataset),
+            "dataset_revision": dataset_revision, "base_model": public_name(base_model),
             "base_model_hub": hub_base_model(base_model), "loss_type": loss_type, "beta": beta}
 
 
@@ -77,5 +128,8 @@ def record_hub_id(out: Path, repo: str) -> dict:
     """Note in the model folder's lineage where it was pushed (a later train-ipo from this folder
     then names the Hub repo as its base model); returns the updated lineage."""
     lineage = {**(lineage_of_model(str(out)) or {}), "hub_id": repo}
+    for key in ("dataset", "base_model"):  # a folder trained before lineage named folders by label
+        if lineage.get(key):
+            lineage[key] = public_name(lineage[key])
     write_model_lineage(out, lineage)
     return lineage

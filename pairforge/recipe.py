@@ -17,8 +17,9 @@ from .errors import RecipeError
 from .fingerprint import dump_resolved, fingerprint, fingerprints  # noqa: F401  (the recipe's API)
 from .output_section import Output, validate_output
 from .sections import (  # noqa: F401  (the sections are part of the recipe's API)
-    Bounds, Columns, DecontaminateConfig, Dedupe, EvalSet, Filters, Generation, Judge, Lengths, NearDedupeConfig,
-    OpenAIOptions, RayOptions, Refusals, Repetition, Sampling, Source, Split, VLLMOptions, WeakModel, _f, _finish,
+    Bounds, Columns, DecontaminateConfig, Dedupe, EvalSet, Filters, Generation, JudgeConfig, JudgeLLM, JudgeSampling,
+    Lengths, NearDedupeConfig, OpenAIOptions, RayOptions, Refusals, Repetition, Sampling, Source, Split, VLLMOptions,
+    WeakModel, _f, _finish,
 )
 
 
@@ -30,7 +31,7 @@ class Recipe:
     filters: Filters = _f(Filters)
     dedupe: Dedupe = _f(Dedupe)
     decontaminate: DecontaminateConfig = _f(DecontaminateConfig)
-    judge: Judge = _finish(Judge)
+    judge: JudgeConfig = _finish(JudgeConfig)
     split: Split = _finish(Split)
     output: Output = _finish(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
@@ -97,6 +98,10 @@ def _validate_judge(r: Recipe) -> None:
         raise RecipeError("judge.model: required with judge.kind 'reward_model' (a local folder or Hub id)")
     if j.kind == "llm" and j.llm.sampling.n != 1:
         raise RecipeError(f"judge.llm.sampling.n: the judge answers once per order, must be 1, got {j.llm.sampling.n}")
+    mt = j.llm.sampling.max_tokens
+    if j.kind == "llm" and (mt == "auto" or mt <= 0):
+        raise RecipeError(f"judge.llm.sampling.max_tokens: the judge needs a fixed budget for its reply (a number "
+                          f"> 0, default 512; auto sizes a weak model's answer from the chosen one), got {mt!r}")
     if j.kind == "llm" and j.llm.backend == "openai" and not j.llm.openai.base_url:
         raise RecipeError("judge.llm.openai.base_url: required with backend 'openai'")
     validate_output(r.output, r.weak_model.backend, r.base_dir)

@@ -197,7 +197,22 @@ class DecontaminateConfig:
 
 
 @dataclass
-class Judge:
+class JudgeSampling(Sampling):
+    """The judge's own generation defaults: greedy (the same verdict every run) and a fixed budget."""
+
+    temperature: float = _f(0.0, _ge(0), help="0: greedy, the same verdict on every run")
+    max_tokens: int | Literal["auto"] = _f(
+        512, help="tokens per verdict reply (reasoning, then the verdict line); a reply cut here has no verdict. "
+        "auto is refused: it sizes a weak model's answer from the chosen one")
+
+
+@dataclass
+class JudgeLLM(WeakModel):
+    sampling: JudgeSampling = _f(JudgeSampling)
+
+
+@dataclass
+class JudgeConfig:
     kind: Literal["none", "reward_model", "llm"] = _f("none", help="score every pair: a reward model, or an LLM judge asked in both orders")
     model: Optional[str] = _f(None, help="reward_model: local folder or Hub id (AutoModelForSequenceClassification, one label)")
     revision: Optional[str] = _f(None)
@@ -208,7 +223,8 @@ class Judge:
     max_length: int = _f(4096, _gt(0), help="reward_model: tokens per conversation; longer ones lose their start (judge_truncated)")
     rejected: Literal["all", "lowest", "random"] = _f("all", help="with n > 1: every sample, the lowest-scored or a seeded random one per prompt")
     seed: int = _f(0, _ge(0), help="rejected: random")
-    llm: WeakModel = _f(WeakModel, help="llm: the judge model and its backend (sampling.temperature 0: greedy verdicts)")
+    llm: JudgeLLM = _f(JudgeLLM, help="llm: the judge model and its backend, as weak_model (but sampling defaults to "
+                       "temperature 0, max_tokens 512, n 1)")
 
 
 @dataclass

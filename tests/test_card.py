@@ -89,6 +89,25 @@ def test_builtin_weak_model_license_is_carried():
 
     facts = weak_model_facts({"weak_model": {"name": "smollm2-135m-instruct", "digest": "smollm2-135m-instruct:ab12"}})
     assert facts["license"] == "apache-2.0" and "HuggingFaceTB/SmolLM2-135M-Instruct" in facts["shown"]
+    hub = weak_model_facts({"weak_model": {"name": "org/m", "digest": "hub:org/m@main:None", "license": "mit"}})
+    assert hub["license"] == "mit"  # a Hub model's license, where the build recorded it
+    assert weak_model_facts({"weak_model": {"name": "org/m", "digest": "hub:org/m@main:None"}})["license"] is None
+
+
+def test_recorded_source_license_reaches_the_card(built, tmp_path):
+    import shutil
+
+    from pairforge.hub.card import render_card
+
+    _, body = card_parts(built)
+    assert "| Source license | not recorded: see the source's own card |" in body
+    out = tmp_path / "b"
+    shutil.copytree(built, out, ignore=shutil.ignore_patterns("_work", "excluded"))
+    stats = json.loads((out / "stats.json").read_text())
+    stats["source"]["license"] = "cc-by-4.0"
+    (out / "stats.json").write_text(json.dumps(stats))
+    card = render_card(out)
+    assert "| Source license | cc-by-4.0 |" in card and "(sft.jsonl, cc-by-4.0)" in card
 
 
 @pytest.mark.parametrize("n,label", [(999, "n<1K"), (9_999_999, "1M<n<10M"), (10_000_000, "10M<n<100M"),
@@ -130,3 +149,59 @@ def test_license_other_with_name_and_link_is_a_valid_card(built, tmp_path):
     assert check_card(card, "dataset") == ([], [])
     meta = yaml.safe_load(card.split("---", 2)[1])
     assert (meta["license"], meta["license_name"], meta["license_link"]) == ("other", "my-license-1.0", "LICENSE")
+
+
+# ------------------------------------------------------------------ truncation under the default `drop`
+
+
+@pytest.fixture(scope="module")
+def cut_mix(tiny_model, tmp_path_factory):
+    """A build under the default filters.truncated (drop) whose weak model ends some answers within
+    max_tokens and is cut on the others: the tiny model, stopping at any of 40 more tokens."""
+    import shutil
+
+    from pairforge.pipeline.build import run_build
+    from pairforge.recipe import recipe_from_dict
+
+    root = tmp_path_factory.mktemp("cut-mix")
+    model = root / "stopper"
+    shutil.copytree(tiny_model, model)
+    gc = json.loads((model / "generation_config.json").read_text())
+    gc["eos_token_id"] = [gc["eos_token_id"], *range(3, 43)]
+    (model / "generation_config.json").write_text(json.dumps(gc))
+    r = tiny_recipe(str(model), {"path": str(REPO / "pairforge" / "demo" / "sft.jsonl")}, root / "out",
+                    filters={"truncated": "drop"})
+    return root / "out", run_build(recipe_from_dict(r), quiet=True)
+
+
+def test_truncation_figures_in_the_card_are_their_own_stats(cut_mix):
+    from pairforge.cli import format_summary
+
+    out, summary = cut_mix
+    stats = json.loads((out / "stats.json").read_text())
+    written = [r for f in sorted((out / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert written and all(r["rejected_finish_reason"] == "stop" for r in written)  # no cut answer in data/
+    dropped = stats["drops"]["filter_post"]["rejected_truncated"]
+    generated = next(f["rows"] for f in stats["funnel"] if f["stage"] == "generate")
+    share = stats["length_picture"]["truncated_share_generated"]
+    assert 0 < dropped < generated and 0 < share < 1  # a mix: some cut, some finished
+    assert summary["drops"]["filter_post"]["rejected_truncated"] == dropped
+    assert f"rejected_truncated: {dropped}" in format_summary({**summary, "output_dir": str(out)})
+    _, body = card_parts(out)
+    assert f"| filter_post | rejected_truncated | {dropped} |" in body
+    assert (f"Rejected answers cut at `max_tokens`, before the filters: a share of {share} of the {generated} "
+            f"generated. `filters.truncated: drop` dropped {dropped} of them (reason `rejected_truncated`); "
+            "no written pair has a cut rejected answer.") in body
+    assert f"| Share of rejected answers cut at their budget, before the filter | {share} (filters.truncated: drop) |" in body
+    assert f"{dropped} cut answers were dropped (`filters.truncated: drop`)" in body
+    assert not re.search(r"(?<![\d.])0 of \d", body)  # the old figure: cut answers among the written rows, 0 here
+
+
+def test_truncation_under_keep_counts_the_written_cut_answers(built):
+    stats = json.loads((built / "stats.json").read_text())
+    cut = stats["rejected_finish_reason"]["length"]
+    assert cut > 0 and "rejected_truncated" not in stats["drops"].get("filter_post", {})
+    _, body = card_parts(built)
+    assert (f"`filters.truncated: keep` kept them: {cut} of the {stats['rows_written']} written pairs have a cut "
+            "rejected answer.") in body
+    assert f"{cut} of the {stats['rows_written']} written\n  pairs keep a cut rejected answer" in body

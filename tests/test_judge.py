@@ -109,6 +109,10 @@ def test_reward_model_build_scores_every_pair_with_the_reward_model(tiny_model, 
     card = (out / "README.md").read_text()
     assert "### Pair scores" in card and f"| scored | {len(rows)} |" in card
     assert str(j["scored"]["margin"]["p50"]) in card
+    from pairforge.lineage import local_label
+
+    assert j["model"] == local_label(tiny_rm) and f"**{local_label(tiny_rm)}**" in card  # a name, not the path
+    assert tiny_rm not in card and tiny_rm not in (out / "stats.json").read_text()
 
 
 def test_reward_model_batched_equals_one_at_a_time_and_truncation_is_recorded(tiny_rm):
@@ -176,6 +180,66 @@ def test_recipe_checks_for_the_judge():
     assert r.filters.min_margin == 0.0 and r.judge.rejected == "all"
 
 
+def test_llm_judge_has_its_own_generation_defaults():
+    """Not the weak model's (temperature 0.8, max_tokens auto): greedy verdicts with a fixed budget."""
+    base = {"source": {"path": DEMO}}
+    r = recipe_from_dict({**base, "judge": {"kind": "llm"}})
+    s = r.judge.llm.sampling
+    assert (s.temperature, s.max_tokens, s.n) == (0.0, 512, 1)
+    assert r.weak_model.sampling.max_tokens == "auto" and r.weak_model.sampling.temperature == 0.8
+    for bad in ("auto", 0, -5):
+        with pytest.raises(RecipeError, match="judge.llm.sampling.max_tokens: the judge needs a fixed budget"):
+            recipe_from_dict({**base, "judge": {"kind": "llm", "llm": {"sampling": {"max_tokens": bad}}}})
+    assert recipe_from_dict({**base, "judge": {"kind": "llm", "llm": {"sampling": {"max_tokens": 64}}}}
+                            ).judge.llm.sampling.max_tokens == 64
+    backend = ScriptedBackend()
+    rows = [{"id": str(i), "sample_index": 0, "prompt": [{"role": "user", "content": "Q"}], "chosen": "GOOD",
+             "rejected": "meh"} for i in range(3)]
+    assert LLMJudgeScorer(r.judge, backend=backend).score(rows) == [(1.0, 0.0, False, None)] * 3
+    assert backend.budgets == [512] * 6  # passed explicitly: no backend falls back to a weak model's budget
+
+
+def test_llm_judge_at_its_defaults_runs_on_transformers(tiny_model, tmp_path):
+    """max_tokens auto used to reach transformers' generate (a ValueError); the defaults now work."""
+    import shutil
+
+    model = tmp_path / "judge"
+    shutil.copytree(tiny_model, model)
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 1024}))  # room for 512
+    cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {"model": str(model),
+                                                                                        "device": "cpu"}}}).judge
+    scorer = LLMJudgeScorer(cfg)
+    sent, real = [], scorer.backend.generate
+
+    def recording(prompts, seeds, max_tokens=None):
+        outs = real(prompts, seeds, max_tokens=max_tokens)
+        sent.extend(zip(max_tokens, (o[0] for o in outs)))
+        return outs
+
+    scorer.backend.generate = recording
+    row = {"id": "1", "sample_index": 0, "prompt": [{"role": "user", "content": "Hi"}], "chosen": "a", "rejected": "b"}
+    assert scorer.score([row])[0][3] == "judge_unparseable"  # a random model: no verdict, but no crash
+    assert [b for b, _ in sent] == [512, 512] and all(0 < c.tokens <= 512 for _, c in sent)
+
+
+def test_llm_judge_at_its_defaults_sends_a_number_to_an_openai_server():
+    from fakeopenai import FakeOpenAI
+
+    server = FakeOpenAI()
+    try:
+        cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {
+            "backend": "openai", "model": "judge", "openai": {"base_url": server.url}}}}).judge
+        scorer = LLMJudgeScorer(cfg)
+        bodies, real = [], scorer.backend._request
+        scorer.backend._request = lambda body, stop: bodies.append(body) or real(body, stop)
+        row = {"id": "1", "sample_index": 0, "prompt": [{"role": "user", "content": "Hi"}], "chosen": "a", "rejected": "b"}
+        assert scorer.score([row])[0][3] == "judge_unparseable"  # the server echoes: answered, no verdict
+    finally:
+        server.stop()
+    assert [(b["max_tokens"], b["temperature"]) for b in bodies] == [(512, 0.0)] * 2
+
+
 # ------------------------------------------------------------------ LLM judge
 
 
@@ -204,24 +268,30 @@ def test_both_orders_cancel_position_bias():
     assert combine("judge_prompt_too_long", b)[3] == "judge_prompt_too_long"
 
 
+def good_wins(a, b):
+    return "A" if "GOOD" in a else "B" if "GOOD" in b else "tie"
+
+
 class ScriptedBackend:
-    """A backend whose judge prefers the answer containing GOOD; records every prompt."""
+    """A backend whose judge prefers the answer `prefer(answer_a, answer_b)` names (default: the one
+    containing GOOD); records every prompt and the budget each was given."""
 
     name, model_name, context_length = "fake", "fake-judge", None
 
-    def __init__(self):
-        self.prompts = []
+    def __init__(self, prefer=good_wins):
+        self.prefer, self.prompts, self.budgets = prefer, [], []
 
     def prompt_token_counts(self, prompts):
         return [None] * len(prompts)
 
-    def generate(self, prompts, seeds):
+    def generate(self, prompts, seeds, max_tokens=None):
         self.prompts += prompts
+        self.budgets += max_tokens or [None] * len(prompts)
         outs = []
         for p in prompts:
             body = p[0]["content"]
-            a, b = body.split("[Answer A]")[1].split("[Answer B]")
-            verdict = "A" if "GOOD" in a else "B" if "GOOD" in b else "tie"
+            a, rest = body.split("[Answer A]\n", 1)[1].split("\n\n[Answer B]\n", 1)
+            verdict = self.prefer(a, rest.rsplit("\n\nExplain your reasoning", 1)[0])
             if "GARBLED" in body:
                 verdict = "perhaps"
             outs.append([reply(f"Reasoning.\nVerdict: {verdict}")])
@@ -261,6 +331,53 @@ def test_llm_judge_with_the_transformers_backend_end_to_end(tiny_model, tmp_path
     assert dropped.num_rows > 0 and kept.num_rows == 0
     assert set(dropped["reason"].to_pylist()) <= {"judge_unparseable", "judge_prompt_too_long"}
     assert "judge_unparseable" in dropped["reason"].to_pylist()
+
+
+def test_llm_judge_build_with_verdicts_scores_pairs_and_drops_planted_inverted_ones(tiny_model, tmp_path, monkeypatch):
+    """The LLM judge at its defaults, through the build: it prefers the source's answer, except on three
+    planted pairs where it prefers the weak model's; min_margin 0 drops exactly those."""
+    rows = [json.loads(line)["messages"] for line in open(DEMO)]
+    planted = {0, 5, 9}
+    planted_chosen = {rows[i][-1]["content"] for i in planted}
+    references = {m["content"] for msgs in rows for m in msgs if m["role"] == "assistant"}
+
+    def prefer(a, b):
+        chosen_is_a = a in references
+        inverted = (a if chosen_is_a else b) in planted_chosen
+        return "A" if chosen_is_a != inverted else "B"
+
+    backend = ScriptedBackend(prefer)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: LLMJudgeScorer(cfg, backend=backend))
+    out = tmp_path / "out"
+    summary = build(tiny_model, out, judge={"kind": "llm", "llm": {"model": tiny_model}}, filters={"min_margin": 0.0})
+    assert set(backend.budgets) == {512} and len(backend.budgets) == 2 * 45  # both orders, every pair
+    written = out_rows(out)
+    assert len(written) == summary["rows_written"] == 45 - len(planted)
+    assert not {r["source_index"] for r in written} & planted
+    assert all((r["chosen_score"], r["rejected_score"], r["score_margin"]) == (1.0, 0.0, 1.0) for r in written)
+    ex = pq.read_table(out / "excluded" / "filter_margin.parquet").to_pylist()
+    assert sorted(e["source_index"] for e in ex) == sorted(planted)
+    assert {json.loads(e["detail"])["score_margin"] for e in ex} == {-1.0}
+    j = json.loads((out / "stats.json").read_text())["judge"]
+    assert j["kind"] == "llm" and j["scored"]["count"] == 45 and j["scored"]["inverted"] == 3
+    assert j["written"]["count"] == 42 and j["written"]["inverted"] == 0
+    card = (out / "README.md").read_text()
+    assert "Every pair was scored by an LLM judge" in card and "| scored | 45 |" in card and "| written | 42 |" in card
+    assert "| filter_margin | score_margin_below_min | 3 |" in card
+
+
+def test_judge_digest_leaves_out_the_base_url_password():
+    def judge(url):
+        cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {
+            "backend": "openai", "model": "judge", "openai": {"base_url": url}}}}).judge
+        return judge_mod.Judge(cfg, None, scorer=object())
+
+    one, two = judge("http://u:secret-one@127.0.0.1:9/v1"), judge("http://u:secret-two@127.0.0.1:9/v1")
+    assert one.settings_digest() == two.settings_digest() == judge("http://127.0.0.1:9/v1").settings_digest()
+    assert one.describe()["digest"] == two.describe()["digest"]
+    assert one.settings_digest() != judge("http://u:secret-one@127.0.0.1:10/v1").settings_digest()  # the host counts
+    table = pa.table({k: ["x"] for k in ("id", "prompt", "chosen", "rejected")} | {"sample_index": [0]})
+    assert one.key(table) == two.key(table)
 
 
 # ------------------------------------------------------------------ margin, selection, resume

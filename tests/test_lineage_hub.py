@@ -4,13 +4,14 @@ from the Hub and records the lineage."""
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from conftest import ALICE, REPO, tiny_recipe
 from pairforge.cli import cli
-from pairforge.lineage import hub_base_model
+from pairforge.lineage import hub_base_model, local_label, public_name
 from pairforge.pipeline.build import run_build
 from pairforge.recipe import recipe_from_dict
 
@@ -29,6 +30,21 @@ def test_hub_base_model_policy(tiny_model, tmp_path):
     assert hub_base_model(tiny_model) is None  # a local folder never pushed: no base_model
     (tmp_path / "pairforge_lineage.json").write_text(json.dumps({"iteration": 1, "hub_id": "alice/it1"}))
     assert hub_base_model(str(tmp_path)) == "alice/it1"
+
+
+def test_public_name_never_gives_a_path(tiny_model, tmp_path):
+    label = local_label(tiny_model)
+    assert label == f"{Path(tiny_model).name} (local folder, sha256 {label.rsplit(' ', 1)[1][:-1]})"
+    assert public_name(tiny_model) == label and public_name(label) == label  # a label stays as it is
+    assert public_name("org/pairs") == "org/pairs" and public_name("smollm2-135m-instruct") == "smollm2-135m-instruct"
+    assert public_name(str(tmp_path / "gone" / "it1")) == "it1 (local folder)"  # a path no longer here
+    assert public_name("./rel/it2") == "it2 (local folder)" and public_name(None) is None
+    data = tmp_path / "set"
+    data.mkdir()
+    (data / "train.jsonl").write_text("{}\n")
+    before = public_name(str(data))
+    (data / "train.jsonl").write_text("{}\n{}\n")
+    assert before != public_name(str(data)) and before.startswith("set (local folder, sha256 ")  # content, not path
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +75,21 @@ def test_pushed_model_lineage_and_build_from_its_hub_id(hub, pairs, tiny_model, 
     out = tmp_path / "pairs-it1"
     s = run_build(recipe_from_dict(tiny_recipe(repo, {"path": DEMO, "limit": 8}, out)), quiet=True)
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["lineage"] == s["lineage"] == {"iteration": 1, "parent_dataset": str(pairs),
-                                                "parent_model": tiny_model, "weak_model_hub": repo,
+    assert stats["lineage"] == s["lineage"] == {"iteration": 1, "parent_dataset": local_label(pairs),
+                                                "parent_model": local_label(tiny_model), "weak_model_hub": repo,
                                                 "weak_model_revision": None}
+    assert local_label(pairs).startswith("pairs (local folder, sha256 ")
     assert stats["weak_model"]["name"] == repo and stats["rows_written"] > 0
+    # what went to the Hub (the model's lineage file and card) and the new set's card name no local path
+    from huggingface_hub import hf_hub_download
+
+    pushed = Path(hf_hub_download(repo, "pairforge_lineage.json", token=ALICE)).read_text()
+    assert json.loads(pushed)["dataset"] == local_label(pairs) and json.loads(pushed)["base_model"] == local_label(tiny_model)
+    readme = (out / "README.md").read_text()
+    assert f"| Parent dataset | {local_label(pairs)} |" in readme
+    for text in (pushed, card.text, readme, json.dumps(stats["lineage"])):
+        for path in (str(tmp_path), str(pairs), tiny_model, str(Path(tiny_model).parent)):
+            assert path not in text, path
 
     # the next round from the local folder that was pushed names its Hub id as the base model
     repo2 = f"alice/it2-{uuid.uuid4().hex[:6]}"

@@ -3,12 +3,15 @@ it ends with the same lineage as an uninterrupted loop."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from conftest import REPO, tiny_recipe, write_recipe
+from pairforge.lineage import LINEAGE_FILE, local_label
 
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
 TRAIN = ["--train-set", "max_steps=2", "--train-set", "max_length=128", "--train-set", "learning_rate=0.001",
@@ -26,13 +29,16 @@ def recipe_file(tiny_model, tmp_path):
 
 
 def lineages(out, tiny_model):
-    """Each iteration's model lineage, with the run's own folder replaced by OUT."""
+    """Each iteration's model lineage and its pairs' lineage, with content digests masked (two runs
+    train to the same structure; a kill must not change it)."""
     rows = []
     for i in (1, 2):
-        lin = json.loads((out / f"iter-{i}" / "model" / "pairforge_lineage.json").read_text())
+        lin = (out / f"iter-{i}" / "model" / "pairforge_lineage.json").read_text()
         stats = json.loads((out / f"iter-{i}" / "pairs" / "stats.json").read_text())
-        text = json.dumps([lin, stats.get("lineage")]).replace(str(out), "OUT").replace(tiny_model, "START")
-        rows.append(json.loads(text))
+        text = json.dumps([json.loads(lin), stats.get("lineage")])
+        for path in (str(out), tiny_model, str(Path(tiny_model).parent)):  # published: never a local path
+            assert path not in text and path not in (out / f"iter-{i}" / "pairs" / "README.md").read_text(), path
+        rows.append(json.loads(re.sub(r"sha256 [0-9a-f]{16}", "sha256 D", text)))
     return rows
 
 
@@ -45,8 +51,15 @@ def test_spin_killed_between_iterations_resumes_with_the_same_lineage(tiny_model
     expected = lineages(ref, tiny_model)
     assert [x[0]["iteration"] for x in expected] == [1, 2]
     assert expected[0][1] is None  # iteration 1's weak model is the start model: no parent
-    assert expected[1][1]["iteration"] == 1 and expected[1][1]["weak_model_dir"] == "OUT/iter-1/model"
-    assert expected[1][0]["dataset"] == "OUT/iter-2/pairs" and expected[1][0]["base_model"] == "OUT/iter-1/model"
+    it1, it2 = json.loads((ref / "iter-1" / "model" / LINEAGE_FILE).read_text()), \
+        json.loads((ref / "iter-2" / "model" / LINEAGE_FILE).read_text())
+    assert it1["dataset"] == local_label(ref / "iter-1" / "pairs") and it1["base_model"] == local_label(tiny_model)
+    assert it2["dataset"] == local_label(ref / "iter-2" / "pairs") and it2["base_model"] == local_label(ref / "iter-1" / "model")
+    pairs2 = json.loads((ref / "iter-2" / "pairs" / "stats.json").read_text())["lineage"]
+    assert pairs2 == {"iteration": 1, "parent_dataset": it1["dataset"], "parent_model": it1["base_model"],
+                      "weak_model": local_label(ref / "iter-1" / "model")}
+    card = (ref / "iter-2" / "pairs" / "README.md").read_text()
+    assert f"| Parent dataset | {it1['dataset']} |" in card and f"| Parent model | {it1['base_model']} |" in card
     assert (ref / "spin_eval.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (ref / "spin_eval.md").read_text()
     assert table.count("\n") == 4 and "| 2 |" in table

@@ -68,8 +68,12 @@ def test_spin_iteration_lineage_in_the_card(hub, pushed, tiny_model, tmp_path):
            "--set", "max_length=128", "--push-to-hub", "alice/ipo-model-it1"])
     out = tmp_path / "pairs-it1"
     s = run_build(recipe_from_dict(tiny_recipe(str(model_dir), {"path": DEMO, "limit": 8}, out)), quiet=True)
-    assert s["lineage"] == {"iteration": 1, "parent_dataset": repo, "parent_model": tiny_model,
-                            "weak_model_dir": str(model_dir)}
+    from pairforge.lineage import local_label
+
+    # local folders are named by folder name + content digest, never by path (they are published)
+    assert s["lineage"] == {"iteration": 1, "parent_dataset": repo, "parent_model": local_label(tiny_model),
+                            "weak_model": local_label(str(model_dir))}
+    assert str(tmp_path) not in json.dumps(s["lineage"])
     card = (out / "README.md").read_text()
     assert "self-play iteration 1" in card.lower() and repo in card
     # the pushed model links the dataset
@@ -117,7 +121,7 @@ def test_dpoconfig_values_are_typed_and_checked(tmp_path):
                             dataset=str(tmp_path), model="m")
     assert cfg.learning_rate == 1e-4 and isinstance(cfg.learning_rate, float)
     assert cfg.output_dir == "2024" and cfg.optim == "adamw_torch" and cfg.gradient_checkpointing is True
-    args = dpo_config(cfg, use_cpu=True, bf16=False)
+    args = dpo_config(cfg, use_cpu=True, bf16=False, precompute=True)
     assert args.learning_rate == 1e-4 and args.loss_type == ["ipo"] and args.output_dir == "2024"
 
 
@@ -139,3 +143,100 @@ def test_another_loss_needs_an_explicit_opt_in(tmp_path):
 
     cfg = load_train_config(None, ["loss_type=sigmoid", "allow_other_loss=true"], dataset=str(tmp_path), model="m")
     assert cfg.loss_type == ["sigmoid"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "push_to_hub=true"], "push_to_hub: takes the Hub model repo id"),
+    (["--set", "push_to_hub=yes"], "push_to_hub: takes the Hub model repo id"),  # YAML 1.1 reads yes as true
+    (["--push-to-hub", "false"], "push_to_hub: takes the Hub model repo id"),
+    (["--push-to-hub", "bad id!"], "push_to_hub: 'bad id!' is not a valid Hub repo id"),
+])
+def test_push_to_hub_takes_a_repo_id(args, message, tmp_path):
+    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(tmp_path), "--model", "x", *args])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"Error: {message}"), res.output
+
+
+@pytest.mark.parametrize("sets, expected", [
+    ([], True),  # full fine-tuning: the reference is a second model, precomputing frees it from the steps
+    (["lora.enabled=true"], False),  # LoRA: the reference is the adapter-off base model, nothing to save
+    (["lora.enabled=true", "precompute_ref_log_probs=true"], True),  # the user's value wins
+    (["precompute_ref_log_probs=false"], False),
+])
+def test_precompute_ref_log_probs_resolution(sets, expected, tmp_path):
+    from pairforge.train.config import DPO_DEFAULTS, dpo_config, load_train_config
+    from pairforge.train.ipo import precompute_ref
+
+    assert DPO_DEFAULTS["precompute_ref_log_probs"] is None  # decided at run time
+    cfg = load_train_config(None, sets, dataset=str(tmp_path), model="m")
+    assert precompute_ref(cfg) is expected
+    assert dpo_config(cfg, True, False, precompute_ref(cfg)).precompute_ref_log_probs is expected
+
+
+def test_manifest_checked_without_stats_or_work(pushed, tmp_path):
+    """A folder with pairforge.manifest.json is a build, checked, even without stats.json or _work."""
+    import shutil
+
+    from pairforge.errors import PairforgeError
+    from pairforge.train.ipo import load_preference_dataset
+
+    copy = tmp_path / "copy"
+    shutil.copytree(pushed[1], copy, ignore=shutil.ignore_patterns("_work", "stats.json"))
+    with pytest.raises(PairforgeError, match="stats.json is missing"):
+        load_preference_dataset(str(copy))
+
+
+def _fake_run(tmp_path, tiny_model, out):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pairforge.train.config import load_train_config
+
+    cfg = load_train_config(None, [], dataset=str(tmp_path), model=tiny_model, output_dir=str(out))
+    summary = {"lineage": {"iteration": 1}, "preference_before": None, "preference_after": None, "eval_pairs": 0}
+    return AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model), cfg, summary
+
+
+def test_save_interrupted_leaves_no_half_model(tiny_model, tmp_path, monkeypatch):
+    import pairforge.train.ipo as ipo
+    from pairforge.errors import PairforgeError
+    from pairforge.weights import resolve_model
+
+    out = tmp_path / "runs" / "ipo"
+    model, tok, cfg, summary = _fake_run(tmp_path, tiny_model, out)
+    real = ipo.write_model_lineage
+
+    def killed(*a, **kw):  # after the weights are written, before the run's files are
+        raise KeyboardInterrupt("killed while saving")
+
+    monkeypatch.setattr(ipo, "write_model_lineage", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ipo._save(model, tok, [], dict(summary), cfg)
+    assert not out.exists() and list(out.parent.iterdir()) == []  # no half folder, no staging left
+    with pytest.raises(PairforgeError):
+        resolve_model(str(out))
+    monkeypatch.setattr(ipo, "write_model_lineage", real)
+    ipo._save(model, tok, [{"run": 1}], dict(summary), cfg)  # an earlier complete run
+    (out / "stale.txt").write_text("from run 1")
+    monkeypatch.setattr(ipo, "write_model_lineage", killed)
+    with pytest.raises(KeyboardInterrupt):
+        ipo._save(model, tok, [{"run": 2}], dict(summary), cfg)
+    assert json.loads((out / "log_history.json").read_text()) == [{"run": 1}]  # the earlier run, untouched
+    assert resolve_model(str(out)).path == str(out) and list(out.parent.iterdir()) == [out]
+    monkeypatch.setattr(ipo, "write_model_lineage", real)
+    ipo._save(model, tok, [{"run": 3}], dict(summary), cfg)  # complete: replaces the earlier run whole
+    assert json.loads((out / "log_history.json").read_text()) == [{"run": 3}] and not (out / "stale.txt").exists()
+    assert (out / "train_summary.json").is_file() and list(out.parent.iterdir()) == [out]
+
+
+def test_output_dir_that_is_not_a_run_is_refused(tmp_path):
+    from pairforge.errors import PairforgeError
+    from pairforge.train.ipo import check_output_dir
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    check_output_dir(mine)  # empty: fine
+    (mine / "notes.txt").write_text("not a model")
+    with pytest.raises(PairforgeError, match="not an earlier train-ipo result"):
+        check_output_dir(mine)
+    (mine / "train_summary.json").write_text("{}")
+    check_output_dir(mine)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .card_facts import dataset_info, example, size_category, stage_settings, weak_model_facts
+from .card_facts import (dataset_info, example, lineage_facts, size_category, stage_settings, truncation_facts,
+                         weak_model_facts)
 from .plots import LENGTHS_PNG
 
 BEGIN, END = "<!-- pairforge:begin -->", "<!-- pairforge:end -->"
@@ -50,7 +51,7 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
     source_name = stats["source"]["hub"] or Path(stats["source"]["description"]).name
     output = recipe.get("output", {})
     weak = weak_model_facts(stats)
-    lineage = stats.get("lineage")
+    lineage = lineage_facts(stats.get("lineage"))
 
     pretty = output.get("pretty_name") or f"{source_name} preference pairs ({weak['short']} rejections)"
     plot = LENGTHS_PNG if (out_dir / LENGTHS_PNG).is_file() else None
@@ -58,7 +59,8 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
         s=stats, r=_Attr(recipe), repo_id=repo_id or f"path/to/{out_dir.name}", pretty_name=pretty,
         source_name=source_name, weak=weak, weak_name=weak["short"], example=example(out_dir),
         lineage=lineage and _Attr(lineage), layout=output.get("format", "conversational"),
-        settings=stage_settings(recipe), plot=plot, extra_columns=_extra_columns(info, output), license=output.get("license") or OWNER_DEFAULTS["license"])
+        settings=stage_settings(recipe), plot=plot, extra_columns=_extra_columns(info, output),
+        license=output.get("license") or OWNER_DEFAULTS["license"], cut=truncation_facts(stats, recipe))
     meta = _metadata(stats, output, pretty, sizes, configs, info)
     return _merge(meta, body, existing)
 

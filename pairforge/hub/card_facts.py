@@ -78,7 +78,31 @@ def weak_model_facts(stats: dict) -> dict:
     short = builtin["upstream"] if builtin else name
     if digest.startswith("local:"):
         short = f"{Path(name.rstrip('/')).name} {digest.split(':', 1)[1][:8]}"
-    return {"shown": shown, "short": short, "license": builtin["license"] if builtin else None}
+    # a Hub model's own license, where the build recorded one (stats.json weak_model.license)
+    return {"shown": shown, "short": short, "license": builtin["license"] if builtin else wm.get("license")}
+
+
+def truncation_facts(stats: dict, recipe: dict) -> dict:
+    """The card's truncation figures, each one stats.json's own: rows generated (the funnel's
+    generate stage), the share of them cut at max_tokens before the filters (length_picture),
+    rows dropped for it (drops.filter_post.rejected_truncated) and written pairs whose rejected
+    answer was cut (rejected_finish_reason.length: 0 under filters.truncated drop)."""
+    generated = next((f["rows"] for f in stats.get("funnel") or [] if f["stage"] == "generate"), None)
+    return {"mode": (recipe.get("filters") or {}).get("truncated", "drop"), "generated": generated,
+            "share": (stats.get("length_picture") or {}).get("truncated_share_generated"),
+            "dropped": ((stats.get("drops") or {}).get("filter_post") or {}).get("rejected_truncated", 0),
+            "written": (stats.get("rejected_finish_reason") or {}).get("length", 0)}
+
+
+def lineage_facts(lineage: dict | None) -> dict | None:
+    """stats.json's lineage with every dataset and model named as lineage.public_name names them
+    (a stats.json written before lineage named folders by label may hold local paths)."""
+    from ..lineage import public_name
+
+    if not lineage:
+        return None
+    return {k: public_name(v) if k in ("parent_dataset", "parent_model", "weak_model") else v
+            for k, v in lineage.items() if k != "weak_model_dir"}
 
 
 def stage_settings(recipe: dict) -> list[tuple[str, str]]:

@@ -19,9 +19,9 @@ import math
 from pathlib import Path
 
 from ..errors import PairforgeError
-from ..fingerprint import fp_view
+from ..fingerprint import fp_view, strip_credentials
 from ..io import atomic_write_parquet, atomic_write_text
-from ..recipe import Judge as JudgeConfig
+from ..recipe import JudgeConfig
 from .stage import split_by_reason
 
 SCORE_COLUMNS = ("chosen_score", "rejected_score", "score_margin", "judge_truncated")
@@ -119,9 +119,21 @@ class Judge:
 
     def settings_digest(self) -> str:
         if self._settings is None:
-            view = {"judge": fp_view(self.cfg), "model": judge_model_digest(self.cfg)}
+            self._model_digest = judge_model_digest(self.cfg)
+            # a base_url's password is no setting: it changes neither the key nor stats.json's digest
+            view = {"judge": strip_credentials(fp_view(self.cfg)), "model": self._model_digest}
             self._settings = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
         return self._settings
+
+    def model_name(self) -> str:
+        """The judge model as stats.json and the card name it: a Hub id or built-in name as given, a
+        local folder as lineage.local_label does (its name and weights digest), never its path."""
+        model = self.cfg.llm.model if self.cfg.kind == "llm" else self.cfg.model
+        self.settings_digest()
+        kind, _, digest = self._model_digest.partition(":")
+        if kind != "local":
+            return model
+        return f"{Path(model).expanduser().resolve().name} (local folder, sha256 {digest})"
 
     def key(self, table) -> str:
         h = hashlib.sha256(self.settings_digest().encode())
@@ -147,8 +159,7 @@ class Judge:
 
     def describe(self) -> dict:
         cfg = self.cfg
-        model = cfg.llm.model if cfg.kind == "llm" else cfg.model
-        return {"kind": cfg.kind, "model": model, "backend": cfg.llm.backend if cfg.kind == "llm" else None,
+        return {"kind": cfg.kind, "model": self.model_name(), "backend": cfg.llm.backend if cfg.kind == "llm" else None,
                 "digest": self.settings_digest()[:16], "rejected": cfg.rejected,
                 "tables_scored": self.tables_scored, "tables_resumed": self.tables_resumed}
 

@@ -3,9 +3,11 @@
 Each pair is judged twice, chosen as answer A and then as answer B, so a judge that always
 prefers one position scores the pair a tie. The verdict must be the last non-empty line of the
 reply, exactly `Verdict: A`, `Verdict: B` or `Verdict: tie` (case-insensitive, a final period
-allowed); a reply cut at max_tokens counts as no verdict. Scores are win rates: each order gives
-the chosen answer 1 (win), 0.5 (tie) or 0 (loss); chosen_score is their mean and rejected_score
-is 1 - chosen_score, so score_margin lies in [-1, 1] and is negative for an inverted pair.
+allowed); a reply cut at max_tokens counts as no verdict. The judge samples with its own settings
+(sections.JudgeSampling: greedy, a fixed 512-token budget per reply), never the weak model's.
+Scores are win rates: each order gives the chosen answer 1 (win), 0.5 (tie) or 0 (loss);
+chosen_score is their mean and rejected_score is 1 - chosen_score, so score_margin lies in
+[-1, 1] and is negative for an inverted pair.
 
 A pair without two verdicts is dropped, never scored by guess: `judge_unparseable` (no verdict
 line), `judge_error` (the server refused the request) or `judge_prompt_too_long` (the judge
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from ..recipe import Judge as JudgeConfig
+from ..recipe import JudgeConfig
 from .generate import prompt_limit, row_seed
 
 PROMPT = """You are comparing two answers to the same request. Judge which answer is more helpful, \
@@ -109,10 +111,11 @@ class LLMJudgeScorer:
                 replies[i] = "judge_prompt_too_long"
             else:
                 send.append(i)
-        bs = self.cfg.batch_size
+        bs, budget = self.cfg.batch_size, self.cfg.sampling.max_tokens  # a number: recipe.py refuses auto
         for b in range(0, len(send), bs):
             idx = send[b : b + bs]
-            outs = self.backend.generate([prompts[i] for i in idx], seeds=[seeds[i] for i in idx])
+            outs = self.backend.generate([prompts[i] for i in idx], seeds=[seeds[i] for i in idx],
+                                         max_tokens=[budget] * len(idx))
             for i, out in zip(idx, outs):
                 replies[i] = out[0]
         return [combine(replies[2 * k], replies[2 * k + 1]) for k in range(len(rows))]

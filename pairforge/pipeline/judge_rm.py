@@ -6,7 +6,7 @@ last token) and are marked `judge_truncated`."""
 from __future__ import annotations
 
 from ..errors import PairforgeError
-from ..recipe import Judge as JudgeConfig
+from ..recipe import JudgeConfig
 
 
 def _device(requested: str) -> str:
