@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import math
 import types
 import typing
 from dataclasses import field
@@ -97,6 +98,8 @@ def _number(value, tp, path):
             pass
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (tp is int and not isinstance(v, int)):
         raise RecipeError(f"{path}: must be {type_name(tp)}, got {v!r}")
+    if not math.isfinite(v):  # nan passes every `<`/`<=` check, inf overflows budgets: neither is a setting
+        raise RecipeError(f"{path}: must be a finite number, got {v!r}")
     return float(v) if tp is float else v
 
 
@@ -168,9 +171,9 @@ def check(value, checks, path: str) -> None:
         return
     for c in checks:
         kind = c[0]
-        if kind == "ge" and value < c[1]:
+        if kind == "ge" and not value >= c[1]:  # written so that a NaN fails too
             raise RecipeError(f"{path}: must be ≥ {c[1]}, got {value!r}")
-        if kind == "gt" and value <= c[1]:
+        if kind == "gt" and not value > c[1]:
             raise RecipeError(f"{path}: must be > {c[1]}, got {value!r}")
         if kind == "range" and not (c[1] <= value <= c[2]):
             raise RecipeError(f"{path}: must be between {c[1]} and {c[2]}, got {value!r}")

@@ -10,7 +10,8 @@ from conftest import tiny_recipe
 from pairforge.pipeline.build import run_build
 from pairforge.pipeline.dedupe import ExactDedupe, NearDedupe
 from pairforge.pipeline.filters import PostFilter, PreFilter, token_bounds_check
-from pairforge.pipeline.text import repeated_ngram_ratio, word_jaccard, words as _words
+from pairforge.pipeline.text import words as _words
+from reference_text import repeated_ngram_ratio, word_jaccard
 from pairforge.recipe import recipe_from_dict
 from pairforge.data.schemas import generated_schema, pair_schema
 

@@ -9,8 +9,8 @@ import pytest
 from pairforge.data.schemas import generated_schema
 from pairforge.pipeline.dedupe import ExactDedupe
 from pairforge.pipeline.filters import PostFilter
-from pairforge.pipeline.text import (normalised, repeated_ngram_ratio, repeated_ngram_ratios, word_ids,
-                                     word_jaccard, word_jaccards, word_lists, words)
+from pairforge.pipeline.text import normalised, repeated_ngram_ratios, word_ids, word_jaccards, word_lists, words
+from reference_text import repeated_ngram_ratio, word_jaccard
 from pairforge.recipe import recipe_from_dict
 
 

@@ -30,6 +30,12 @@ def test_defaults_and_demo_recipe_validate():
     ("output.format=jsonl", "output.format: must be one of 'conversational', 'standard'"),
     ("source.shuffle=maybe", "source.shuffle: must be true or false"),
     ("weak_model=3", "weak_model: must be a mapping"),
+    # NaN passes every < / <= check and inf overflows budgets: both are refused wherever a number goes
+    ("weak_model.sampling.temperature=nan", "weak_model.sampling.temperature: must be a finite number, got nan"),
+    ("weak_model.sampling.temperature=.inf", "weak_model.sampling.temperature: must be a finite number, got inf"),
+    ("weak_model.sampling.top_p=.nan", "weak_model.sampling.top_p: must be a finite number"),
+    ("weak_model.sampling.auto_factor=nan", "weak_model.sampling.auto_factor: must be a finite number"),
+    ("split.test_size=-inf", "split.test_size: must be a finite number"),
 ])
 def test_errors_name_the_field(override, message):
     with pytest.raises(RecipeError) as e:
@@ -76,3 +82,11 @@ def test_cli_recipe_errors_exit_2_with_one_line(tmp_path):
     bad.write_text("source: [unclosed\n")
     res = CliRunner().invoke(cli, ["build", str(bad)])
     assert res.exit_code == 2 and "not valid YAML" in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("override", ["learning_rate=nan", "beta=inf", "max_grad_norm=-.inf"])
+def test_train_config_refuses_non_finite_numbers(override):
+    from pairforge.train.config import load_train_config
+
+    with pytest.raises(RecipeError, match=f"{override.split('=')[0]}: must be a finite number"):
+        load_train_config(None, [override])

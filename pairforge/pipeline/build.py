@@ -13,6 +13,7 @@ finished shards.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
 from ..recipe import Recipe, dump_resolved, fingerprints
 from . import publish
-from .stage import run_stages
-from .stats import LengthPicture, Stats, length_stats
+from .stage import record, run_stages
+from .stats import Column, LengthPicture, Stats, length_stats
 
 READ_BATCH = 1000
 
@@ -140,28 +141,31 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     """Every shard once through the post-generation stages, then the split and the Parquet files."""
     from .score_stats import ScoreStats
 
+    import pyarrow.compute as pc
+
+    from .writers import IdSplit
+
     stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
     stats.register(["generate", *(s.name for s in post)])
-    scores = ScoreStats()
-    ids: set[str] = set()
-    lengths = {"prompt_tokens": [], "chosen_tokens": [], "rejected_tokens": []}
-    finish_reasons: dict[str, int] = {}
-    picture = LengthPicture()
-    for i in range(n_shards):
+    scores, picture = ScoreStats(), LengthPicture()
+    split = IdSplit(plan.recipe.split.test_size, plan.recipe.split.seed)
+    lengths = {k: Column() for k in ("prompt_tokens", "chosen_tokens", "rejected_tokens")}
+    finish_reasons: Counter = Counter()
+    for i in range(n_shards):  # streamed: per row, only 8-byte keys and lengths stay in memory
         kept, dropped = store.read(i)
-        excluded.add("generate", dropped, stats)
-        stats.kept("generate", kept.num_rows)
+        record("generate", kept, dropped, stats, excluded)
         picture.add_generated(kept)
         t = run_post(kept, post, stats, excluded, scores)
         picture.add_written(t)
         store.write_finished(i, t)
-        ids.update(t["id"].to_pylist())
-        for k in lengths:
-            lengths[k].extend(v for v in t[k].to_pylist() if v is not None)
-        for r in t["rejected_finish_reason"].to_pylist():
-            finish_reasons[r] = finish_reasons.get(r, 0) + 1
+        split.add(t["id"].to_pylist())
+        for k, column in lengths.items():
+            column.add(t[k].combine_chunks())
+        for r in pc.value_counts(t["rejected_finish_reason"]).to_pylist():
+            finish_reasons[r["values"]] += r["counts"]
+    split.close()
     with stats.timed("write"):
-        splits = write_splits(plan, store, n_shards, ids)
+        splits = write_splits(plan, store, n_shards, split)
     if not splits.get("train"):
         raise PairforgeError(
             f"no pairs left to write ({stats.rows_read} rows read, drops: "
@@ -173,27 +177,25 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     return {
         "rows_written": sum(splits.values()),
         "splits": splits,
-        "lengths": {k.replace("_tokens", ""): length_stats(v) for k, v in lengths.items()},
+        "lengths": {k.replace("_tokens", ""): length_stats(v.values()) for k, v in lengths.items()},
         "rejected_finish_reason": dict(sorted(finish_reasons.items())),
         "length_picture": picture.to_dict(plan.recipe.filters.longer_wins_warn),
     }
 
 
-def write_splits(plan: Plan, store, n_shards: int, ids: set[str]) -> dict:
-    import pyarrow as pa
+def write_splits(plan: Plan, store, n_shards: int, split) -> dict:
     import pyarrow.compute as pc
 
     from .layouts import prompt_renderer, to_output_table
-    from .writers import SplitWriter, test_ids
+    from .writers import SplitWriter
 
-    test = test_ids(ids, plan.recipe.split.test_size, plan.recipe.split.seed)
     fmt, render = plan.recipe.output.format, prompt_renderer(plan.recipe.output, plan.model_ref)
     writer = SplitWriter(plan.stage or plan.out)
     for i in range(n_shards):
         t = store.read_finished(i)
         if not t.num_rows:
             continue
-        is_test = pa.array([x in test for x in t["id"].to_pylist()], pa.bool_())
+        is_test = split.is_test(t["id"].to_pylist())
         writer.write("train", to_output_table(t.filter(pc.invert(is_test)), fmt, render))
         writer.write("test", to_output_table(t.filter(is_test), fmt, render))
     return writer.close()

@@ -1,7 +1,7 @@
 """Filter stages: checks that need no generated text run before generation (no GPU time on rows
 that will be dropped); checks on the weak model's answer run after it. Vectorised with
 pyarrow.compute; repetition and similarity turn words into integer ids and count in NumPy
-(text.word_ids), with the same results as text.repeated_ngram_ratio / word_jaccard per row."""
+(text.word_ids), with the same results as the per-row definitions in tests/reference_text.py."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ class PostFilter:
 
     def _word_stats(self, table):
         """(Jaccard of the word sets, repeated n-gram ratio or None) per row, as words() /
-        word_jaccard / repeated_ngram_ratio give them, from integer word ids (text.word_ids)."""
+        the per-row definitions (tests/reference_text.py) give them, from integer word ids (text.word_ids)."""
         n, rep = table.num_rows, self.cfg.repetition
         rejected, chosen = word_ids(table["rejected"], table["chosen"])
         ratio = repeated_ngram_ratios(*rejected, n, rep.ngram) if rep.enabled else None

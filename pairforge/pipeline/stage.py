@@ -2,8 +2,10 @@
 
 A stage is built from its own config section and called on an Arrow table; it returns
 `(kept, dropped)`: the rows that go on, and the rows it removed with a `reason` column.
-`run_stages` is the only place that records what a stage did: rows kept (the funnel), seconds,
-and every dropped row with its stage and reason (excluded/). Stages never count or write.
+`record` is the only place that records what a stage did: rows kept (the funnel) and every
+dropped row with its stage and reason (excluded/); `run_stages` calls it (and times the stage)
+for every stage, and the build calls it for the generation stage's stored shards. Stages never
+count; the one that writes is the judge, to its own resumable score cache (_work/judged/).
 """
 
 from __future__ import annotations
@@ -47,11 +49,16 @@ def split_by_reason(table, reasons):
     return table.filter(pc.invert(drop)), table.filter(drop).append_column("reason", reasons.filter(drop))
 
 
-def run_stages(table, stages: list, stats, excluded):
+def record(name: str, kept, dropped, stats, excluded) -> None:
+    """What stage `name` did: its dropped rows (with reasons) to excluded/, its kept count to the funnel."""
+    excluded.add(name, dropped, stats)
+    stats.kept(name, kept.num_rows)
+
+
+def run_stages(table, stages: list[Stage], stats, excluded):
     """Run `stages` in order on `table`; record the funnel, seconds and exclusions once."""
     for stage in stages:
         with stats.timed(stage.name):
             table, dropped = stage(table)
-        excluded.add(stage.name, dropped, stats)
-        stats.kept(stage.name, table.num_rows)
+        record(stage.name, table, dropped, stats, excluded)
     return table

@@ -49,16 +49,39 @@ class Stats:
         }
 
 
-def length_stats(values: list[int]) -> dict:
-    if not values:
-        return {"count": 0}
-    v = sorted(values)
+class Column:
+    """An integer column gathered shard by shard as NumPy chunks (8 bytes a row, not a Python int in a list)."""
+
+    def __init__(self):
+        self.chunks: list = []
+        self.nulls = 0
+
+    def add(self, array) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        self.nulls += array.null_count
+        self.chunks.append(np.asarray(pc.drop_null(array).to_numpy(zero_copy_only=False), dtype=np.int64))
+
+    def values(self):
+        import numpy as np
+
+        return np.concatenate(self.chunks) if self.chunks else np.zeros(0, dtype=np.int64)
+
+
+def length_stats(values) -> dict:
+    import numpy as np
+
+    v = np.sort(np.asarray(values, dtype=np.int64))
     n = len(v)
+    if not n:
+        return {"count": 0}
 
     def q(p):
-        return v[min(n - 1, int(p * (n - 1) + 0.5))]
+        return int(v[min(n - 1, int(p * (n - 1) + 0.5))])
 
-    return {"count": n, "mean": round(sum(v) / n, 1), "min": v[0], "p50": q(0.5), "p90": q(0.9), "max": v[-1]}
+    return {"count": n, "mean": round(int(v.sum()) / n, 1), "min": int(v[0]), "p50": q(0.5), "p90": q(0.9),
+            "max": int(v[-1])}
 
 
 class LengthPicture:
@@ -68,32 +91,34 @@ class LengthPicture:
 
     def __init__(self):
         self.generated = self.truncated = 0
-        self.tokens: list[tuple] = []  # (chosen, rejected) per written pair
-        self.chars: list[tuple] = []
+        self.tokens = (Column(), Column())  # (chosen, rejected) per written pair
+        self.chars = (Column(), Column())
 
     def add_generated(self, table) -> None:
         """Rows as generated, before the post filters (truncated answers not yet dropped)."""
+        import pyarrow.compute as pc
+
         self.generated += table.num_rows
-        self.truncated += table["rejected_finish_reason"].to_pylist().count("length")
+        self.truncated += pc.sum(pc.equal(table["rejected_finish_reason"], "length")).as_py() or 0
 
     def add_written(self, table) -> None:
         import pyarrow.compute as pc
 
-        self.tokens += zip(table["chosen_tokens"].to_pylist(), table["rejected_tokens"].to_pylist())
-        self.chars += zip(pc.utf8_length(table["chosen"]).to_pylist(),
-                          pc.utf8_length(pc.fill_null(table["rejected"], "")).to_pylist())
+        self.tokens[0].add(table["chosen_tokens"].combine_chunks())
+        self.tokens[1].add(table["rejected_tokens"].combine_chunks())
+        self.chars[0].add(pc.utf8_length(table["chosen"]).combine_chunks())
+        self.chars[1].add(pc.utf8_length(pc.fill_null(table["rejected"], "")).combine_chunks())
 
     def to_dict(self, warn_above: float) -> dict:
-        unit = "tokens" if all(c is not None and r is not None for c, r in self.tokens) else "characters"
-        pairs = self.tokens if unit == "tokens" else self.chars
-        n = len(pairs)
-        longer = sum(c > r for c, r in pairs)
-        ties = sum(c == r for c, r in pairs)
+        unit = "tokens" if not (self.tokens[0].nulls or self.tokens[1].nulls) else "characters"
+        chosen, rejected = (c.values() for c in (self.tokens if unit == "tokens" else self.chars))
+        n = len(chosen)
+        longer, ties = int((chosen > rejected).sum()), int((chosen == rejected).sum())
         accuracy = round((longer + ties / 2) / n, 3) if n else None  # a tie is a coin flip
         out = {
             "unit": unit, "pairs": n,
-            "chosen_mean": round(sum(c for c, _ in pairs) / n, 1) if n else None,
-            "rejected_mean": round(sum(r for _, r in pairs) / n, 1) if n else None,
+            "chosen_mean": round(int(chosen.sum()) / n, 1) if n else None,
+            "rejected_mean": round(int(rejected.sum()) / n, 1) if n else None,
             "chosen_longer_share": round(longer / n, 3) if n else None,
             "truncated_share_generated": round(self.truncated / self.generated, 3) if self.generated else None,
             "longer_is_chosen_accuracy": accuracy,

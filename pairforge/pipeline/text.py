@@ -74,22 +74,6 @@ def words(text: str) -> list[str]:
     return text.lower().translate(_PUNCT).split()
 
 
-def repeated_ngram_ratio(words: list[str], n: int) -> float:
-    """Share of a text's word n-grams that repeat an earlier one (0: none, near 1: a loop)."""
-    total = len(words) - n + 1
-    if total < 2:
-        return 0.0
-    return 1.0 - len(set(zip(*(words[i:] for i in range(n))))) / total
-
-
-def word_jaccard(a: list[str], b: list[str]) -> float:
-    """Jaccard similarity of two texts' word sets."""
-    sa, sb = set(a), set(b)
-    if not sa and not sb:
-        return 1.0
-    return len(sa & sb) / len(sa | sb)
-
-
 # ------------------------------------------------------------------ vectorised word views
 def _string_bytes(arr):
     """(offsets rebased to 0 as int64, the bytes they index as uint8) of an Arrow string array."""
@@ -192,7 +176,7 @@ def _densify(key, bound: int, factor: int):
 
 
 def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
-    """repeated_ngram_ratio() of every row, from word_ids() output (NumPy float64 per row)."""
+    """The share of each row's word n-grams that repeat an earlier one (0: none, near 1: a loop; tests/reference_text.py has the per-row definition), from word_ids() output (NumPy float64 per row)."""
     import numpy as np
 
     counts = np.bincount(rows, minlength=n_rows)
@@ -227,7 +211,7 @@ def _sorted_set(keys):
 
 
 def word_jaccards(a, b, n_rows: int):
-    """word_jaccard() of every row's two word sets, from word_ids() output (NumPy float64)."""
+    """Jaccard similarity of every row's two word sets (per-row definition: tests/reference_text.py), from word_ids() output (NumPy float64)."""
     import numpy as np
 
     (ids_a, rows_a), (ids_b, rows_b) = a, b

@@ -13,16 +13,46 @@ from pathlib import Path
 SPLIT_FILE = "data/{split}-00000-of-00001.parquet"
 
 
-def test_ids(ids: set[str], test_size: float, seed: int) -> set[str]:
-    """Deterministic split by id: the same ids give the same test set, whatever their order.
+def split_keys(ids, seed: int):
+    """Each id's rank key for the split: the first 8 bytes of sha256(f"{seed}:{id}") as a big-endian
+    uint64 (the order of the hex digests, 8 bytes an id instead of the id strings)."""
+    import numpy as np
 
-    All samples of a prompt share its id, so they land in the same split (no leakage).
+    digest = b"".join(hashlib.sha256(f"{seed}:{i}".encode()).digest()[:8] for i in ids)
+    return np.frombuffer(digest, dtype=">u8").astype(np.uint64)
+
+
+class IdSplit:
+    """Deterministic split by id: the same ids give the same test set, whatever their order or shards.
+
+    All samples of a prompt share its id, so they land in the same split (no leakage). Ids are
+    added shard by shard and kept as their rank keys; the test set is the lowest-ranked ids.
     """
-    if test_size <= 0 or len(ids) < 2:
-        return set()
-    n_test = min(len(ids) - 1, max(1, math.ceil(test_size * len(ids))))
-    ranked = sorted(ids, key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
-    return set(ranked[:n_test])
+
+    def __init__(self, test_size: float, seed: int):
+        self.test_size, self.seed, self.keys, self.cut = test_size, seed, [], None
+
+    def add(self, ids) -> None:
+        import numpy as np
+
+        self.keys.append(np.unique(split_keys(ids, self.seed)))
+
+    def close(self) -> None:
+        import numpy as np
+
+        keys = np.unique(np.concatenate(self.keys)) if self.keys else np.zeros(0, np.uint64)
+        self.keys = []
+        if self.test_size > 0 and len(keys) >= 2:
+            n_test = min(len(keys) - 1, max(1, math.ceil(self.test_size * len(keys))))
+            self.cut = keys[n_test - 1]
+
+    def is_test(self, ids):
+        """A boolean Arrow array: which of `ids` are in the test split (after close())."""
+        import pyarrow as pa
+
+        if self.cut is None:
+            return pa.array([False] * len(ids), pa.bool_())
+        return pa.array(split_keys(ids, self.seed) <= self.cut, pa.bool_())
 
 
 class SplitWriter:
