@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-ALPACA = Path("/work/shared/data/alpaca_cleaned_1000.json")
+ALPACA = ROOT.parent / "shared" / "data" / "alpaca_cleaned_1000.json"
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_tokens": 64, "seed": 0}
 VARIANTS = {"transformers": ["pairforge", "script"],
             "vllm": ["pairforge", "script", "script+seeds", "script+batches", "script+seeds+batches"]}

@@ -3,6 +3,9 @@
     python benchmarks/neardup.py                          # 200k prompts, + pairforge alone at 100k and 1M
     python benchmarks/neardup.py --rows 20000 --scale     # quick (no scaling runs)
 
+datatrove is a benchmark-only dependency: `pip install --no-deps --target /tmp/dt datatrove==0.10.1 humanize`
+and run with PYTHONPATH=/tmp/dt (its other needs are already in pairforge's environment).
+
 Synthetic prompts (seeded): 25-40 words from a 30k vocabulary of letter-only words (datatrove
 normalises digits away); ~3% planted near-duplicates: an earlier prompt with 1-2 words replaced.
 All use 2-word shingles of the lower-cased, whitespace-split prompt and 128 permutations/hashes.

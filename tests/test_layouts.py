@@ -44,7 +44,7 @@ def shard_table():
 
 @pytest.mark.parametrize("fmt", LAYOUTS)
 def test_metadata_columns_pass_through_every_layout(fmt):
-    from pairforge.pipeline.layouts import template_renderer, to_output_table
+    from pairforge.pipeline.output_layouts import template_renderer, to_output_table
 
     t = shard_table()
     out = to_output_table(t, fmt, template_renderer(CHATML))
@@ -55,7 +55,7 @@ def test_metadata_columns_pass_through_every_layout(fmt):
 
 
 def test_standard_prompt_is_the_chat_template_with_generation_prompt():
-    from pairforge.pipeline.layouts import template_renderer, to_output_table
+    from pairforge.pipeline.output_layouts import template_renderer, to_output_table
 
     out = to_output_table(shard_table(), "standard", template_renderer(CHATML)).to_pylist()
     assert out[1]["prompt"] == (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\nSky colour?<|im_end|>\n"
@@ -65,7 +65,7 @@ def test_standard_prompt_is_the_chat_template_with_generation_prompt():
 
 def test_intel_layout_has_orca_dpo_pairs_columns_and_refuses_history():
     from pairforge.errors import PairforgeError
-    from pairforge.pipeline.layouts import to_output_table
+    from pairforge.pipeline.output_layouts import to_output_table
 
     out = to_output_table(shard_table(), "intel")
     assert out.column_names[:4] == ["system", "question", "chosen", "rejected"]

@@ -1,6 +1,6 @@
 """Turn SFT rows of any supported format into (prompt messages, chosen answer) records.
 
-Formats: plain columns (also Dolly and Orca layouts; see layouts.py), Alpaca (instruction/input/output), ShareGPT (conversations with
+Formats: plain columns (also Dolly and Orca layouts; see recognise.py), Alpaca (instruction/input/output), ShareGPT (conversations with
 from/value), OpenAI messages (messages with role/content). `Normalise` is the first stage: a raw
 SFT batch in, pair rows kept and unusable rows dropped, each with a reason.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..recipe import Source
-from .layouts import check_columns, detect_format, plain_columns, unused_columns
+from .recognise import check_columns, detect_format, plain_columns, unused_columns
 from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_INDEX, pair_schema
 
 __all__ = ["Normalise", "RowDrop", "check_columns", "detect_format", "plain_columns", "row_to_messages"]

@@ -66,7 +66,7 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
 
 
 def _extra_columns(info: dict, output: dict) -> list[str]:
-    from ..pipeline.layouts import layout_columns
+    from ..pipeline.output_layouts import layout_columns
 
     own = layout_columns(output.get("format", "conversational"))
     return [f["name"] for f in info["features"] if f["name"] not in own]

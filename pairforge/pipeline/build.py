@@ -186,7 +186,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
 def write_splits(plan: Plan, store, n_shards: int, split) -> dict:
     import pyarrow.compute as pc
 
-    from .layouts import prompt_renderer, to_output_table
+    from .output_layouts import prompt_renderer, to_output_table
     from .writers import SplitWriter
 
     fmt, render = plan.recipe.output.format, prompt_renderer(plan.recipe.output, plan.model_ref)

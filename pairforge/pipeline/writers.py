@@ -1,5 +1,5 @@
 """Writing the dataset folder: the deterministic split, Parquet splits under data/, excluded rows.
-The published columns (the output layouts) are made in layouts.py."""
+The published columns (the output layouts) are made in output_layouts.py."""
 
 from __future__ import annotations
 
