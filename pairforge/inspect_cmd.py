@@ -65,13 +65,10 @@ def _hub_stats(target: str, token: str | None, revision: str | None) -> dict:
 
 def check_hub_id(target: str) -> None:
     """Neither a folder here nor a valid Hub repo id: one line, before any request."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from .hub.errors import repo_id_problem
 
-    try:
-        validate_repo_id(target)
-    except HFValidationError:
-        raise PairforgeError(f"inspect: {target!r} is neither a folder here nor a valid Hub repo id (user/name: "
-                             "letters, digits, '-', '_', '.'; at most 96 characters)") from None
+    if problem := repo_id_problem(target):
+        raise PairforgeError(f"inspect: no folder {target!r} here, and {problem}")
 
 
 def looks_local(target: str) -> bool:

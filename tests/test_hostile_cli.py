@@ -98,7 +98,7 @@ def case_inspect_relative_missing_folder(tmp_path, tiny_model, built):
 
 
 def case_inspect_invalid_repo_id(tmp_path, tiny_model, built):
-    return ["inspect", "bad id!"], "nor a valid Hub repo id"
+    return ["inspect", "bad id!"], "here, and 'bad id!' is not a valid Hub repo id"
 
 
 def case_inspect_backslash_path(tmp_path, tiny_model, built):

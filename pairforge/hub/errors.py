@@ -9,6 +9,18 @@ from ..errors import PairforgeError
 from ..redact import redact_text, redact_url
 
 
+def repo_id_problem(repo_id: str) -> str | None:
+    """None for a valid Hub repo id; else why not, for an error line that names where it came from."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        return None
+    except HFValidationError:
+        return (f"{repo_id!r} is not a valid Hub repo id: use user/name (letters, digits, '-', '_', '.'; "
+                "at most 96 characters)")
+
+
 def first_line(e, secrets=()) -> str:
     """The first line of an error's message, credentials masked (its type name when it has none)."""
     text = str(e).strip()

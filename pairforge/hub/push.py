@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..pipeline.publish import MANIFEST
-from .errors import first_line, hub_error, network_errors, unreachable  # noqa: F401  (network_errors: API)
+from .errors import first_line, hub_error, network_errors, repo_id_problem, unreachable  # noqa: F401  (network_errors: API)
 
 
 @dataclass
@@ -166,13 +166,8 @@ def plan_push(out_dir: Path, local: tuple, repo_id: str, token: str | None, revi
 
 
 def check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise PairforgeError(f"--repo {repo_id!r} is not a valid Hub repo id: use user/name (letters, digits, "
-                             "'-', '_', '.'; at most 96 characters)") from None
+    if problem := repo_id_problem(repo_id):
+        raise PairforgeError(f"--repo {problem}")
 
 
 def run_push(out_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,

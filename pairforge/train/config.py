@@ -119,17 +119,14 @@ def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> T
 
 def _check_push_repo(value) -> None:
     """push_to_hub is pairforge's: the model repo id to upload to (TRL's is a flag), never true/false."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    from ..hub.errors import repo_id_problem
 
     plain = getattr(value, "value", value)
     if isinstance(plain, bool) or str(value).strip().lower() in ("true", "false"):
         raise RecipeError(f"push_to_hub: takes the Hub model repo id to upload to (user/name), not {str(value)!r}; "
                           "e.g. --push-to-hub alice/my-ipo-model, or leave it out to upload nothing")
-    try:
-        validate_repo_id(str(value).strip())
-    except HFValidationError:
-        raise RecipeError(f"push_to_hub: {str(value)!r} is not a valid Hub repo id: use user/name (letters, digits, "
-                          "'-', '_', '.'; at most 96 characters)") from None
+    if problem := repo_id_problem(str(value).strip()):
+        raise RecipeError(f"push_to_hub: {problem}")
 
 
 def _validate(cfg: TrainConfig) -> None:
