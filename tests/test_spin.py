@@ -93,3 +93,28 @@ def test_spin_refuses_another_loop_in_the_same_folder(tiny_model, tmp_path):
                          text=True, cwd=REPO)
     assert res.returncode == 1 and res.stderr.strip().startswith("Error:") and "another --output-dir" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_spin_refuses_a_rerun_with_other_settings(tmp_path):
+    """A finished step is skipped on rerun: changing a setting it depended on would mix iterations."""
+    import pytest
+
+    from pairforge.errors import PairforgeError
+    from pairforge.spin.loop import SpinPlan, _mark, _state
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("source: {path: x.jsonl}\n")
+    plan = SpinPlan(str(recipe), "m", 2, tmp_path / "o", ["source.limit=8"], None, ["max_steps=2"])
+    plan.out.mkdir()
+    _mark(plan, _state(plan), "build:1")
+    assert _state(plan)["done"] == ["build:1"]  # the same settings resume
+    assert _state(SpinPlan(str(recipe), "m", 5, plan.out, ["source.limit=8"], None, ["max_steps=2"]))  # more iterations
+    for other, what in ((SpinPlan(str(recipe), "m", 2, plan.out, ["source.limit=9"], None, ["max_steps=2"]),
+                         "build_overrides"),
+                        (SpinPlan(str(recipe), "m", 2, plan.out, ["source.limit=8"], None, ["max_steps=3"]),
+                         "train_overrides")):
+        with pytest.raises(PairforgeError, match=f"other settings \\({what} changed"):
+            _state(other)
+    recipe.write_text("source: {path: y.jsonl}\n")  # the recipe file's content, not just its name
+    with pytest.raises(PairforgeError, match="recipe_sha256 changed"):
+        _state(plan)

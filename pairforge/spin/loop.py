@@ -31,14 +31,33 @@ class SpinPlan:
     train_overrides: list[str] = field(default_factory=list)
 
 
+def _settings(plan: SpinPlan) -> dict:
+    """What a finished step depends on, besides the model: a rerun that changes any of it would mix
+    iterations made under different settings (--iterations may grow: that only adds iterations)."""
+    import hashlib
+
+    def digest(path):
+        f = Path(path) if path else None
+        return hashlib.sha256(f.read_bytes()).hexdigest()[:16] if f and f.is_file() else None
+
+    return {"recipe_sha256": digest(plan.recipe), "build_overrides": list(plan.build_overrides),
+            "train_config": plan.train_config, "train_config_sha256": digest(plan.train_config),
+            "train_overrides": list(plan.train_overrides)}
+
+
 def _state(plan: SpinPlan) -> dict:
     f = plan.out / STATE
     if not f.is_file():
-        return {"model": plan.model, "recipe": plan.recipe, "done": []}
+        return {"model": plan.model, "recipe": plan.recipe, "settings": _settings(plan), "done": []}
     state = json.loads(f.read_text())
     if state.get("model") != plan.model or state.get("recipe") != plan.recipe:
         raise PairforgeError(f"{plan.out} holds a spin loop from model {state.get('model')!r} and recipe "
                              f"{state.get('recipe')!r}; use another --output-dir")
+    now = _settings(plan)
+    changed = [k for k, v in state.get("settings", now).items() if now.get(k) != v]
+    if changed:
+        raise PairforgeError(f"{plan.out} holds a spin loop made with other settings ({', '.join(changed)} "
+                             "changed since its first step); rerun it with the same ones, or use another --output-dir")
     return state
 
 
