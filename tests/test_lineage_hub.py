@@ -72,6 +72,9 @@ def test_pushed_model_lineage_and_build_from_its_hub_id(hub, pairs, tiny_model, 
     assert card.data.base_model is None and tiny_model not in card.text  # no local path published
     assert json.loads((model_dir / "pairforge_lineage.json").read_text())["hub_id"] == repo
 
+    from huggingface_hub import metadata_update
+
+    metadata_update(repo, {"license": "mit"}, token=ALICE)  # the model owner declares a license on its card
     out = tmp_path / "pairs-it1"
     s = run_build(recipe_from_dict(tiny_recipe(repo, {"path": DEMO, "limit": 8}, out)), quiet=True)
     stats = json.loads((out / "stats.json").read_text())
@@ -80,6 +83,7 @@ def test_pushed_model_lineage_and_build_from_its_hub_id(hub, pairs, tiny_model, 
                                                 "weak_model_revision": None}
     assert local_label(pairs).startswith("pairs (local folder, sha256 ")
     assert stats["weak_model"]["name"] == repo and stats["rows_written"] > 0
+    assert stats["weak_model"]["license"] == "mit"  # the Hub model's own card license, recorded for the card
     # what went to the Hub (the model's lineage file and card) and the new set's card name no local path
     from huggingface_hub import hf_hub_download
 

@@ -200,6 +200,12 @@ def test_hub_source_through_the_server(hub, built, tiny_model, tmp_path):
                                                                         "response": "chosen.0.content"}}, out)), quiet=True)
     assert s["rows_read"] == len(local_rows(built))
     assert s["source"]["hub"] == repo
+    # the source's own card license (here the pushed card's) is recorded and shown in the new card
+    from huggingface_hub import DatasetCard
+
+    license_ = DatasetCard.load(repo, repo_type="dataset", token=ALICE).data.license
+    assert license_ and s["source"]["license"] == license_
+    assert f"| Source license | {license_} |" in (out / "README.md").read_text()
 
 
 def test_inspect_folder_and_repo(hub, built):

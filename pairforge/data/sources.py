@@ -183,34 +183,37 @@ def _json_batches(records, size: int):
         })
 
 
-def hub_commit(repo: str, revision: str | None, what: str = "source.hub") -> str:
-    """The commit sha a Hub dataset's revision (branch, tag or sha) points at now."""
+def hub_commit(repo: str, revision: str | None, what: str = "source.hub") -> tuple[str, dict]:
+    """The commit sha a Hub dataset's revision (branch, tag or sha) points at now, and what
+    stats.json records of it ({"commit": sha, "license": the card's license, where it has one})."""
     from huggingface_hub import HfApi
 
+    from ..hub.licenses import card_license
+
     try:
-        return HfApi().dataset_info(repo, revision=revision).sha
+        info = HfApi().dataset_info(repo, revision=revision)
     except Exception as e:  # huggingface_hub raises many types (HTTP, not found, gated)
         raise DataError(f"{what}: cannot resolve {repo!r} at revision {revision or 'main'}: {first_line(e)}") from None
+    lic = card_license(info)
+    return info.sha, {"commit": info.sha, **({"license": lic} if lic else {})}
 
 
 def _hub_source(s) -> Loaded:
     local = Path(s.hub).expanduser()
     where, desc = f"source.hub: {s.hub}", s.hub + (f"@{s.revision}" if s.revision else "")
     if local.is_dir():  # a Hub-style dataset repo checked out locally: its files are its identity
-        sha, digest, streaming = None, f"hub-folder:{s.config}:{s.split}:{_digest_path(local)}", _streams(s, local)
+        sha, info, digest, streaming = None, {}, f"hub-folder:{s.config}:{s.split}:{_digest_path(local)}", _streams(s, local)
         files = plain_json_files(local, s.split, "source.hub", s.config)
         if files:
             return _json_source(s, files, local, streaming, "source.hub", desc=s.hub, digest=digest)
     else:  # a limited, ordered read streams: only the files (and bytes) that hold its rows are fetched
-        sha = hub_commit(s.hub, s.revision)
+        sha, info = hub_commit(s.hub, s.revision)
         digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
         streaming = s.streaming if s.streaming is not None else (s.limit is not None and not s.shuffle)
         names = hub_json_files(s.hub, s.config, s.split, sha, "source.hub")
         if names:
-            return _json_source(s, _HubFiles(s.hub, sha, names), s.hub, streaming, "source.hub", desc, digest,
-                                {"commit": sha})
+            return _json_source(s, _HubFiles(s.hub, sha, names), s.hub, streaming, "source.hub", desc, digest, info)
     ds = load_hub(s.hub, "source.hub", s.config, s.split, sha or s.revision, streaming=streaming, text_csv=True)
-    info = {"commit": sha} if sha else {}
     if streaming and not isinstance(ds, _dataset_type()):
         return _iterable_loaded(ds, s, desc, digest, where, info)
     return _dataset_loaded(ds, s, desc, digest, where, info)

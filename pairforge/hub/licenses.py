@@ -19,3 +19,22 @@ HUB_LICENSES = (
 )
 
 LICENSE_NAME_RE = r"[a-z0-9][a-z0-9._+-]*"
+
+
+def card_license(info) -> str | None:
+    """The license a Hub repo's card declares (a DatasetInfo/ModelInfo), as text; None when it has none."""
+    data = getattr(info, "card_data", None) or getattr(info, "cardData", None) or {}
+    lic = data.get("license") if hasattr(data, "get") else None
+    if isinstance(lic, list):
+        lic = ", ".join(str(x) for x in lic if x)
+    return str(lic) if lic else None
+
+
+def hub_model_license(repo_id: str, revision: str | None = None) -> str | None:
+    """A Hub model's declared license, or None when the Hub cannot say (offline, gated, no card)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return card_license(HfApi().model_info(repo_id, revision=revision))
+    except Exception:  # the card is a courtesy: no answer is no license shown, never a failed build
+        return None

@@ -241,7 +241,8 @@ def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address:
 
 
 def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: str) -> dict:
-    from ..lineage import dataset_lineage_entry
+    from ..hub.licenses import hub_model_license
+    from ..lineage import dataset_lineage_entry, is_hub_id
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
     infos = [store.info(i) for i in range(n_shards)]
@@ -264,6 +265,8 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
             "executor": executor,
         },
     }
+    if wm.backend != "openai" and is_hub_id(wm.model):  # a Hub model's declared license, for the card
+        extra["weak_model"]["license"] = hub_model_license(wm.model, wm.revision)
     lineage = dataset_lineage_entry(wm.model, wm.revision) if wm.backend != "openai" else None
     if lineage:  # SPIN-style: the weak model was trained by train-ipo on an earlier set
         extra["lineage"] = lineage
