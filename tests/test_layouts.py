@@ -1,6 +1,7 @@
 """Output layouts, proved with the consumers' own code.
 
-- axolotl (0.19.0, the newest on PyPI; installed with --no-deps, see Makefile): each layout's YAML as the
+- axolotl (0.19.0, the newest release that installs on Python 3.11: 0.20 and 0.21 need 3.12; installed with
+  --no-deps, see Makefile): each layout's YAML as the
   card and README give it is loaded with axolotl's `prompt_strategies.dpo.load` and mapped over the
   written Parquet the way `axolotl/utils/data/rl.py:_load_split` / `_map_dataset` do.
 - TRL: `trl.data_utils.maybe_extract_prompt` + `maybe_apply_chat_template`, what DPOTrainer runs first.
