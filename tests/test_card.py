@@ -205,3 +205,15 @@ def test_truncation_under_keep_counts_the_written_cut_answers(built):
     assert (f"`filters.truncated: keep` kept them: {cut} of the {stats['rows_written']} written pairs have a cut "
             "rejected answer.") in body
     assert f"{cut} of the {stats['rows_written']} written\n  pairs keep a cut rejected answer" in body
+
+
+def test_a_local_weak_model_and_source_are_named_once_by_their_labels():
+    """stats.json names local folders/files by label (name + digest); the card shows the bare name once."""
+    from pairforge.hub.card_facts import label_base, weak_model_facts
+
+    stats = {"weak_model": {"name": "tiny (local folder, sha256 0123456789abcdef)", "digest": "local:0123456789abcdef"}}
+    facts = weak_model_facts(stats)
+    assert facts["shown"] == "`tiny` (a local model folder, weights sha256 `0123456789abcdef`)"
+    assert facts["short"] == "tiny 01234567"
+    assert label_base("sft.jsonl (local file, sha256 00ff)") == "sft.jsonl"
+    assert label_base("/old/style/path/tiny/") == "tiny"  # stats.json written before labels

@@ -164,3 +164,109 @@ def test_server_refusing_every_prompt_of_a_shard(tiny_model, tmp_path):
     finally:
         server.stop()
     assert s["drops"]["generate"] == {"server_refused": 3} and s["rows_written"] == 1
+
+
+def _published(out):
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and "_work" not in p.relative_to(out).parts and p.name != LOCK}
+
+
+def test_a_failed_rebuild_leaves_the_published_result_valid(tiny_model, tmp_path):
+    """A re-finish that drops every pair, and a --fresh rebuild that fails on a bad input, both
+    used to remove the manifest (and --fresh the files) first: the intact old result was refused."""
+    from pairforge.errors import PairforgeError
+
+    out = tmp_path / "out"
+    base = tiny_recipe(tiny_model, {"path": DEMO}, out)
+    run_build(recipe_from_dict(base), quiet=True)
+    manifest, files = verify(out), _published(out)
+    drop_all = tiny_recipe(tiny_model, {"path": DEMO}, out, filters={"lengths": {"rejected": {"min_chars": 100000}}})
+    with pytest.raises(PairforgeError, match="no pairs left to write"):
+        run_build(recipe_from_dict(drop_all), quiet=True)
+    assert verify(out) == manifest and _published(out) == files
+    (tmp_path / "hdr.csv").write_text("question,answer\n")
+    bad = tiny_recipe(tiny_model, {"path": DEMO}, out, decontaminate={"sets": [{"path": str(tmp_path / "hdr.csv")}]})
+    with pytest.raises(PairforgeError, match="has no rows"):
+        run_build(recipe_from_dict(bad), fresh=True, quiet=True)
+    assert verify(out) == manifest and _published(out) == files
+    res = CliRunner().invoke(cli, ["inspect", str(out)])
+    assert res.exit_code == 0, res.output
+
+
+def test_symlinked_build_folders_are_refused_and_never_followed(built_folder, tiny_model, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, built_folder))
+    for name in ("data", "excluded", "_work"):
+        real = built_folder / name
+        real.rename(tmp_path / f"{name}.real")
+        real.symlink_to(victim, target_is_directory=True)
+        res = CliRunner().invoke(cli, ["build", str(recipe), "--fresh", "-q"])
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1 and "Traceback" not in res.output, res.output
+        assert lines[0].startswith("Error:") and f"{real} is a symbolic link" in lines[0]
+        assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+        real.unlink()
+        (tmp_path / f"{name}.real").rename(real)
+    verify(built_folder)
+
+
+def test_an_os_error_while_writing_is_one_error_line_and_repairable(tiny_model, tmp_path, monkeypatch):
+    from pairforge.pipeline import writers
+
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, out))
+
+    def full(self):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:  # the first build: nothing published, the folder refused
+        m.setattr(writers.SplitWriter, "close", full)
+        res = CliRunner().invoke(cli, ["build", str(recipe), "-q"])
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert res.output.startswith("Error:") and "No space left on device" in res.output and str(out) in res.output
+    with pytest.raises(Exception, match="not a finished pairforge build"):
+        verify(out)
+    assert CliRunner().invoke(cli, ["build", str(recipe), "-q"]).exit_code == 0  # a rerun repairs it
+    manifest, files = verify(out), _published(out)
+    with monkeypatch.context() as m:  # a rebuild that fails before the swap keeps the old result
+        m.setattr(writers.SplitWriter, "close", full)
+        res = CliRunner().invoke(cli, ["build", str(recipe), "-q", "--set", "split.test_size=0.5"])
+    assert res.exit_code == 1 and "No space left on device" in res.output
+    assert verify(out) == manifest and _published(out) == files
+    from pairforge.pipeline import publish
+
+    with monkeypatch.context() as m:  # failing during the swap (the manifest write): refused, then repaired
+        m.setattr(publish, "atomic_write_json", lambda *a, **k: full(None))
+        res = CliRunner().invoke(cli, ["build", str(recipe), "-q", "--set", "split.test_size=0.5"])
+    assert res.exit_code == 1 and "No space left on device" in res.output and "Traceback" not in res.output
+    with pytest.raises(Exception, match="not a finished pairforge build"):
+        verify(out)
+    assert CliRunner().invoke(cli, ["build", str(recipe), "-q", "--set", "split.test_size=0.5"]).exit_code == 0
+    assert verify(out) != manifest
+
+
+def test_no_local_path_is_published(tiny_model, tmp_path):
+    """rejected_model, stats.json's weak_model name/upstream and source.description named the weak
+    model and the source file by their local paths (and push uploads them)."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "mine" / "sft.jsonl"
+    src.parent.mkdir()
+    src.write_bytes((REPO / "pairforge" / "demo" / "sft.jsonl").read_bytes())
+    out = tmp_path / "out"
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": str(src)}, out)), quiet=True)
+    stats = json.loads((out / "stats.json").read_text())
+    digest = stats["weak_model"]["digest"].split(":", 1)[1]
+    name = f"{os.path.basename(tiny_model)} (local folder, sha256 {digest})"
+    assert stats["weak_model"]["name"] == stats["weak_model"]["upstream"] == name
+    assert stats["source"]["description"] == f"sft.jsonl (local file, sha256 {stats['source']['digest']})"
+    for f in [*(out / "data").glob("*.parquet"), *(out / "excluded").glob("*.parquet")]:
+        rows = pq.read_table(f).to_pylist()
+        assert not [r for r in rows if str(tmp_path.parent) in json.dumps(r, ensure_ascii=False)], f
+        if f.parent.name == "data":
+            assert {r["rejected_model"] for r in rows} == {name}
+    for f in ("stats.json", "README.md"):
+        text = (out / f).read_text()
+        assert str(tmp_path.parent) not in text and tiny_model not in text, f

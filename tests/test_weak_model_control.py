@@ -138,3 +138,32 @@ def test_vllm_renders_through_the_same_chat_module(tiny_model, tmp_path):
     assert backend._render([CONV]) == ["[system]Be kind.\n[user]hi\n[assistant]"]
     assert backend.prompt_token_counts([CONV])[0] == len(_tokenizer(tiny_model)("[system]Be kind.\n[user]hi\n[assistant]",
                                                                                  add_special_tokens=False)["input_ids"])
+    # a prompt the template renders to nothing counts 0 tokens: generate_shard drops it (empty_prompt)
+    # before the engine, as on the transformers backend
+    backend.chat = ChatRenderer(backend.tokenizer, "t", chat_template="{% for m in messages %}{% endfor %}")
+    assert backend.prompt_token_counts([CONV]) == [0]
+
+
+def test_a_prompt_rendered_to_nothing_is_dropped_not_sent(tiny_model, tmp_path):
+    """A template that writes nothing for a prompt crashed generate (IndexError on a 0-token input)
+    and the dry run's sample (reshape); now such a row is dropped as empty_prompt, counted alike."""
+    from pairforge.pipeline.dry_run import run_dry_run
+
+    src = tmp_path / "s.jsonl"
+    rows = [{"prompt": f"{'SILENT ' if i % 3 == 0 else ''}question number {i} about topic {i * 7}",
+             "response": f"an answer {i}"} for i in range(9)]
+    src.write_text("\n".join(json.dumps(r) for r in rows))
+    quiet = "{% for m in messages %}{% if 'SILENT' not in m['content'] %}{{ m['content'] }}{% endif %}{% endfor %}"
+    r = tiny_recipe(tiny_model, {"path": str(src)}, tmp_path / "out", weak_model={"chat_template": quiet},
+                    dedupe={"near": {"enabled": False}}, split={"test_size": 0.0})
+    dry = run_dry_run(recipe_from_dict(r), sample=4, quiet=True)
+    assert dry["not_sent"] == {"empty_prompt": 3} and dry["prompts_to_send"] == 6
+    s = run_build(recipe_from_dict(r), quiet=True)
+    assert s["drops"]["generate"] == {"empty_prompt": 3} and s["rows_written"] == 6
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "out" / "excluded" / "generate.parquet")["reason"].to_pylist() == ["empty_prompt"] * 3
+    every = tiny_recipe(tiny_model, {"path": str(src)}, tmp_path / "out2", dedupe={"near": {"enabled": False}},
+                        weak_model={"chat_template": "{% for m in messages %}{% endfor %}"})
+    with pytest.raises(PairforgeError, match="no pairs left to write.*empty_prompt"):
+        run_build(recipe_from_dict(every), quiet=True)

@@ -6,6 +6,7 @@ from ..errors import PairforgeError
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
+from ..pipeline.publish import public_model_name
 from .chat import renderer_for
 
 def pick_device(requested: str) -> str:
@@ -28,7 +29,7 @@ class TransformersBackend:
 
         self.cfg = cfg
         self.ref = ref
-        self.model_name = ref.name
+        self.model_name = public_model_name(ref)  # rejected_model: never a local path
         self.device = pick_device(cfg.device)
         path, kwargs = materialise(ref)
         if cfg.dtype == "auto":

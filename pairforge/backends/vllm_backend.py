@@ -9,6 +9,7 @@ import os
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
+from ..pipeline.publish import public_model_name
 from .chat import renderer_for
 
 
@@ -49,7 +50,7 @@ class VLLMBackend:
         import torch
 
         self.cfg = cfg
-        self.model_name = ref.name
+        self.model_name = public_model_name(ref)  # rejected_model: never a local path
         opts = cfg.vllm
         cpu = cfg.device == "cpu" or (cfg.device == "auto" and not torch.cuda.is_available())
         _quiet_logs()

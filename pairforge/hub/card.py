@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .card_facts import (dataset_info, example, lineage_facts, size_category, stage_settings, truncation_facts,
+from .card_facts import (dataset_info, example, label_base, lineage_facts, size_category, stage_settings, truncation_facts,
                          weak_model_facts)
 from .plots import LENGTHS_PNG
 
@@ -48,7 +48,7 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
     stats = json.loads((out_dir / "stats.json").read_text())
     recipe = yaml.safe_load((out_dir / "recipe.yaml").read_text())
     info, configs, sizes = dataset_info(out_dir)
-    source_name = stats["source"]["hub"] or Path(stats["source"]["description"]).name
+    source_name = stats["source"]["hub"] or label_base(stats["source"]["description"])
     output = recipe.get("output", {})
     weak = weak_model_facts(stats)
     lineage = lineage_facts(stats.get("lineage"))

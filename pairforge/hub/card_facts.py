@@ -60,6 +60,14 @@ def example(out_dir: Path) -> dict:
     return {"prompt": prompt, "chosen": text(row["chosen"]), "rejected": text(row["rejected"])}
 
 
+def label_base(name: str) -> str:
+    """The bare name of a published local label (`tiny (local folder, sha256 …)` -> `tiny`), or of a
+    path written by an older pairforge (its last part)."""
+    import re
+
+    return re.sub(r" \(local (file|folder)(, sha256 [0-9a-f]+)?\)$", "", Path(name.rstrip("/")).name)
+
+
 def weak_model_facts(stats: dict) -> dict:
     """The weak model as the card names it (Hub id, or a local folder's name and weights digest) and its license."""
     from ..weights import BUILTIN_MODELS
@@ -67,17 +75,18 @@ def weak_model_facts(stats: dict) -> dict:
     wm = stats["weak_model"]
     name, digest = wm["name"], wm.get("digest") or ""
     builtin = BUILTIN_MODELS.get(name)
+    folder = label_base(name)
     if builtin:
         shown = f"{builtin['upstream']} (pairforge built-in `{name}`, GGUF sha256 `{digest.rsplit(':', 1)[-1]}`)"
     elif digest.startswith("local:"):
-        shown = f"`{Path(name.rstrip('/')).name}` (a local model folder, weights sha256 `{digest.split(':', 1)[1]}`)"
+        shown = f"`{folder}` (a local model folder, weights sha256 `{digest.split(':', 1)[1]}`)"
     elif digest.startswith("served:"):
         shown = f"`{name}` (served over an OpenAI-compatible API)"
     else:
         shown = f"[{name}](https://huggingface.co/{name})" + (f" (revision `{wm['revision']}`)" if wm.get("revision") else "")
     short = builtin["upstream"] if builtin else name
     if digest.startswith("local:"):
-        short = f"{Path(name.rstrip('/')).name} {digest.split(':', 1)[1][:8]}"
+        short = f"{folder} {digest.split(':', 1)[1][:8]}"
     # a Hub model's own license, where the build recorded one (stats.json weak_model.license)
     return {"shown": shown, "short": short, "license": builtin["license"] if builtin else wm.get("license")}
 

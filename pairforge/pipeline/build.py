@@ -146,13 +146,14 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     from .writers import IdSplit
 
     stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
+    model = publish.public_model_name(plan.model_ref)
     stats.register(["generate", *(s.name for s in post)])
     scores, picture = ScoreStats(), LengthPicture()
     split = IdSplit(plan.recipe.split.test_size, plan.recipe.split.seed)
     lengths = {k: Column() for k in ("prompt_tokens", "chosen_tokens", "rejected_tokens")}
     finish_reasons: Counter = Counter()
     for i in range(n_shards):  # streamed: per row, only 8-byte keys and lengths stay in memory
-        kept, dropped = store.read(i)
+        kept, dropped = (publish.with_model_name(t, model) for t in store.read(i))  # older shards: a path
         record("generate", kept, dropped, stats, excluded)
         picture.add_generated(kept)
         t = run_post(kept, post, stats, excluded, scores)
@@ -203,10 +204,15 @@ def write_splits(plan: Plan, store, n_shards: int, split) -> dict:
 
 def run_build(recipe: Recipe, fresh: bool = False, quiet: bool = False, executor: str = "local",
               ray_address: str | None = None) -> dict:
+    out = Path(recipe.output.dir)
     publish.check_not_inside_source(recipe)
-    publish.prepare_output(Path(recipe.output.dir))
-    with publish.lock_output(Path(recipe.output.dir)):  # one build per folder; the OS frees it on a kill
-        return _build(recipe, fresh, quiet, executor, ray_address)
+    publish.prepare_output(out)
+    publish.check_no_links(out)
+    with publish.lock_output(out):  # one build per folder; the OS frees it on a kill
+        try:
+            return _build(recipe, fresh, quiet, executor, ray_address)
+        except OSError as e:  # a full disk, a permission: the previous result stands until a swap starts
+            raise publish.os_error(out, e) from None
 
 
 def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address: str | None) -> dict:
@@ -223,7 +229,7 @@ def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address:
     plan = plan_build(recipe, quiet)
     run = make_executor(executor, recipe.generation.ray, ray_address)
     store = ShardStore.open(plan.out, plan.fingerprints["generation"], fresh=fresh)
-    plan.stage = publish.begin(plan.out, fresh)
+    plan.stage = publish.begin(plan.out)  # --fresh discarded the shards; the old result stays until commit
     excluded = ExcludedWriter(plan.stage)
     n_shards, pending = cut_shards(plan, store, excluded)
     progress = Progress(total=sum(store.read_input(i).num_rows for i in pending), quiet=quiet)
@@ -246,15 +252,17 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
     infos = [store.info(i) for i in range(n_shards)]
+    name, (description, hub) = publish.public_model_name(ref), publish.public_source(recipe, plan.loaded)
     extra = {
         "pairforge_version": __version__,
         "fingerprint": plan.fingerprint,
         "fingerprints": {k: plan.fingerprints[k] for k in ("generation", "finish")},
-        "source": {"description": plan.loaded.description, "format": plan.normalise.fmt,
-                   "digest": plan.loaded.digest, "hub": recipe.source.hub, "revision": recipe.source.revision,
+        "source": {"description": description, "format": plan.normalise.fmt,
+                   "digest": plan.loaded.digest, "hub": hub, "revision": recipe.source.revision,
                    "unused_columns": plan.normalise.unused, **plan.loaded.stats()},
-        "weak_model": {"name": ref.name, "upstream": ref.upstream, "revision": ref.revision,
-                       "backend": wm.backend, "backend_note": plan.backend_note, "digest": ref.digest},
+        "weak_model": {"name": name, "upstream": name if ref.digest.startswith("local:") else ref.upstream,
+                       "revision": ref.revision, "backend": wm.backend, "backend_note": plan.backend_note,
+                       "digest": ref.digest},
         "generation": {
             "shards": n_shards,
             "shards_resumed": n_shards - len(pending),

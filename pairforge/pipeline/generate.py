@@ -37,12 +37,15 @@ def budgets(cfg: WeakModel, backend, p_tokens, c_tokens) -> list[int]:
 
 
 def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
-    """{row: reason} for rows not to send: over the context, or outside the token bounds."""
+    """{row: reason} for rows not to send: a prompt the chat template renders to nothing (the engine
+    cannot start from zero tokens), over the context, or outside the token bounds."""
     refused = {}
     for i, (p, c) in enumerate(zip(p_tokens, c_tokens)):
         if p is None:  # a remote backend: the server checks lengths
             continue
-        if (limit is not None and p > limit) or budget[i] < 1:
+        if p == 0:
+            refused[i] = "empty_prompt"
+        elif (limit is not None and p > limit) or budget[i] < 1:
             refused[i] = "prompt_too_long"
         elif token_check and c is not None and (why := token_check(p, c)):
             refused[i] = why
@@ -86,7 +89,8 @@ def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
 def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
     """Generate rejected answers for a shard: (kept, dropped with reason, info dict).
 
-    Each prompt gets its own max_tokens (`budgets`). Prompts longer than the model's context
+    Each prompt gets its own max_tokens (`budgets`). A prompt that renders to zero tokens (a chat
+    template that writes nothing) is dropped as 'empty_prompt'. Prompts longer than the model's context
     (minus max_tokens; auto: minus auto_min) are not sent: they are dropped with the reason
     'prompt_too_long'; so are rows that fail `token_check(prompt_tokens, chosen_tokens)`, and rows
     the backend got no answer for (its reason, and its error text in an `error` column: the first

@@ -1,10 +1,13 @@
 """Publishing a build's result whole, and one build at a time per output folder.
 
 A build writes data/, excluded/, images/, stats.json, recipe.yaml and README.md into a staging folder
-(`_work/publish/`), removes the old manifest, swaps the staged files into place, and writes
-`pairforge.manifest.json` LAST: every final file with its size and sha256, the fingerprint and
-the pairforge version. A folder whose manifest is missing or does not match its files is not a
-finished build (a kill midway, a hand edit): `push`, `train-ipo` and `inspect` refuse it.
+(`_work/publish/`); the previous result (files and manifest) stays whole and valid until the new
+one is complete. Only then does `commit` remove the old manifest, swap the staged files into place,
+and write `pairforge.manifest.json` LAST: every final file with its size and sha256, the fingerprint
+and the pairforge version. A folder whose manifest is missing or does not match its files is not a
+finished build (a kill during the swap, a hand edit): `push`, `train-ipo` and `inspect` refuse it,
+and a rerun repairs it. A build that fails before the swap (no pairs left, a bad input, a full
+disk) leaves the previous result as it was.
 
 `lock_output` takes an flock on `output.dir/.pairforge.lock` for the build's lifetime: the OS
 releases it when the process dies, so a killed build leaves no stale lock.
@@ -123,12 +126,22 @@ def check_not_foreign(out: Path) -> None:
                              "or empty folder, or move those files out")
 
 
-def begin(out: Path, fresh: bool) -> Path:
-    """Start a build's publish: the old manifest goes first (a kill from here on leaves a folder
-    that push/train-ipo refuse); --fresh also removes the old result. Returns the staging folder."""
-    (out / MANIFEST).unlink(missing_ok=True)
-    if fresh:
-        _remove(out, PUBLISHED)
+def check_no_links(out: Path) -> None:
+    """Refuse a build folder whose data/, excluded/, images/ or _work/ (or a folder in _work/) is a
+    symbolic link: a build deletes and replaces those, and never follows a link to do it."""
+    for rel in (*REPLACED, *(f"_work/{d}" for d in WORK_SUBDIRS)):
+        if (out / rel).is_symlink():
+            raise PairforgeError(f"output.dir {out}: {out / rel} is a symbolic link (to {os.readlink(out / rel)}); "
+                                 "a build replaces that folder and will not follow a link to delete it: remove the "
+                                 "link, or set output.dir to another folder")
+
+
+WORK_SUBDIRS = ("publish", "replaced", "shards", "input", "finished", "judged")
+
+
+def begin(out: Path) -> Path:
+    """Start a build's publish: an empty staging folder. The previous result (files and manifest)
+    is not touched: it stays valid until `commit` swaps the new one in."""
     stage = out / STAGE
     if stage.exists():
         shutil.rmtree(stage)
@@ -136,13 +149,41 @@ def begin(out: Path, fresh: bool) -> Path:
     return stage
 
 
-def _remove(root: Path, names) -> None:
-    for name in names:
-        p = root / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
+def os_error(out: Path, e: OSError) -> PairforgeError:
+    """An OS error met while building into `out`, as one line: the path and the OS's reason."""
+    where = e.filename or out
+    reason = e.strerror or str(e) or type(e).__name__
+    return PairforgeError(f"building into output.dir {out} failed: {where}: {reason}; fix that (e.g. free disk "
+                          "space) and rerun the build (a previous result is kept until a new one is complete)")
+
+
+def public_model_name(ref) -> str:
+    """A weak model (a weights.ModelRef) as rows, stats.json and the card name it: a local folder as
+    lineage.local_label does (its name and weights digest), never its path; else its name as given."""
+    if ref.digest.startswith("local:"):
+        return f"{Path(ref.path).expanduser().resolve().name} (local folder, sha256 {ref.digest.split(':', 1)[1]})"
+    return ref.name
+
+
+def public_source(recipe, loaded) -> tuple[str, str | None]:
+    """(description, hub) of the source as stats.json publishes them: a Hub dataset by its id, a
+    local file or folder by its name and content digest, never its path."""
+    s, digest = recipe.source, loaded.digest.rsplit(":", 1)[-1]
+    if s.hub and not Path(s.hub).expanduser().is_dir():
+        return loaded.description, s.hub
+    path = Path(s.hub).expanduser() if s.hub else recipe.resolve_path(s.path)
+    return f"{path.resolve().name} (local {'folder' if path.is_dir() else 'file'}, sha256 {digest})", None
+
+
+def with_model_name(table, name: str):
+    """The table with every row's rejected_model set to `name` (shards made before the name was
+    public hold a local path there)."""
+    import pyarrow as pa
+
+    if "rejected_model" not in table.column_names:
+        return table
+    column = pa.array([name] * table.num_rows, pa.string())
+    return table.set_column(table.column_names.index("rejected_model"), "rejected_model", column)
 
 
 def _sha256(path: Path) -> str:
@@ -165,7 +206,9 @@ def file_entries(root: Path, names) -> dict:
 
 
 def commit(out: Path, stage: Path, fingerprint: str, version: str) -> None:
-    """Swap the staged result into place, then write the manifest (last)."""
+    """Swap the staged result into place, then write the manifest (last). The old manifest goes
+    first: from here until the new one is written, the folder is refused (a rerun repairs it)."""
+    (out / MANIFEST).unlink(missing_ok=True)
     kill_point("finalise")
     trash = out / "_work" / "replaced"
     if trash.exists():
