@@ -139,6 +139,10 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 
     cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
                             push_to_hub=push_to_hub)
+    if cfg.push_to_hub or token:  # a token HTTP cannot carry fails now, not after the training
+        from .hub.errors import hub_token
+
+        token = hub_token(token)
     s = run_train(cfg, token=token)
     if as_json:
         click.echo(json.dumps(s, indent=2))

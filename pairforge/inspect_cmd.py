@@ -25,6 +25,10 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
         stats = json.loads((path / "stats.json").read_text())
         ds = load_local(path, split, "inspect")
     else:
+        from .hub.errors import hub_token
+
+        check_hub_id(target)
+        token = hub_token(token)  # --token, HF_TOKEN or the saved login, checked before any request
         stats = _hub_stats(target, token, revision)
         ds = load_hub(target, "inspect", split=split, revision=revision, token=token)
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
@@ -38,7 +42,6 @@ def _hub_stats(target: str, token: str | None, revision: str | None) -> dict:
 
     from .hub.errors import hub_error, network_errors, unreachable
 
-    check_hub_id(target)
     hint = f"inspect: no folder {target} here, and "
     retry = "run inspect again (or set HF_HUB_OFFLINE=1 to read the local cache)"
     try:
@@ -51,15 +54,15 @@ def _hub_stats(target: str, token: str | None, revision: str | None) -> dict:
             raise PairforgeError(f"inspect: {target}: HF_HUB_OFFLINE is set and its stats.json is not in the local "
                                  f"cache (and no folder {target} exists here); unset HF_HUB_OFFLINE, or give a "
                                  "build folder") from None
-        raise unreachable(e.__cause__ or e, target, retry) from None
+        raise unreachable(e.__cause__ or e, target, retry, secrets=(token,)) from None
     except EntryNotFoundError:
         raise PairforgeError(f"inspect: {target} has no stats.json; is it a dataset pushed by pairforge?") from None
     except HfHubHTTPError as e:
         err = hub_error(e, target, "read", secrets=(token,))
         raise PairforgeError(f"{hint}{err}" if getattr(e.response, "status_code", None) == 404 else str(err)) from None
     except network_errors() as e:
-        raise PairforgeError(f"{hint}{unreachable(e, target, retry)}") from None
-    except ValueError as e:  # stats.json that is not JSON
+        raise PairforgeError(f"{hint}{unreachable(e, target, retry, (token,))}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:  # stats.json that is not JSON
         raise PairforgeError(f"inspect: {target}: stats.json is unreadable ({e})") from None
 
 
@@ -89,12 +92,27 @@ def inspect_json(target: str, split: str, stats: dict, rows: list[dict]) -> dict
 
 def _text(v) -> str:
     if isinstance(v, list):
-        return "\n".join(f"[{m['role']}] {m['content']}" for m in v)
-    return v or ""
+        return "\n".join(f"[{m.get('role')}] {m.get('content')}" if isinstance(m, dict) else str(m) for m in v)
+    return "" if v is None else str(v)
+
+
+def pair_texts(row: dict) -> tuple[str, str, str]:
+    """(prompt, chosen, rejected) of a row in any output layout: conversational and standard have
+    the three columns; messages holds the prompt in both conversations (all but their last turn);
+    intel has system and question."""
+    if "question" in row and "prompt" not in row:  # intel
+        system = row.get("system")
+        prompt = (f"[system] {system}\n" if system else "") + f"[user] {_text(row['question'])}"
+        return prompt, _text(row.get("chosen")), _text(row.get("rejected"))
+    chosen, rejected = row.get("chosen"), row.get("rejected")
+    if "prompt" not in row and isinstance(chosen, list) and isinstance(rejected, list):  # messages
+        return _text(chosen[:-1]), _text(chosen[-1:]), _text(rejected[-1:])
+    return _text(row.get("prompt")), _text(chosen), _text(rejected)
 
 
 def render(stats: dict, rows: list[dict], console) -> None:
     from rich.table import Table
+    from rich.text import Text  # the data's own text, never read as rich markup ("[user]", "[/]")
 
     funnel = Table(title="Funnel", show_header=True)
     funnel.add_column("stage")
@@ -118,9 +136,9 @@ def render(stats: dict, rows: list[dict], console) -> None:
         lengths.add_row(name, *(str(l.get(k, "-")) for k in ("mean", "p50", "p90", "max")))
     console.print(lengths)
     for i, row in enumerate(rows):
-        t = Table(title=f"Pair {i + 1}: {row['id']}", show_lines=True, expand=True)
+        t = Table(title=Text(f"Pair {i + 1}: {row.get('id')}"), show_lines=True, expand=True)
         t.add_column("prompt", ratio=1)
         t.add_column("chosen", ratio=1, style="green")
         t.add_column(f"rejected ({row.get('rejected_finish_reason')})", ratio=1, style="red")
-        t.add_row(_text(row["prompt"]), _text(row["chosen"]), _text(row["rejected"]))
+        t.add_row(*map(Text, pair_texts(row)))
         console.print(t)

@@ -106,3 +106,53 @@ def test_recipe_defaults_is_a_valid_commented_recipe(tmp_path):
     commented_file = tmp_path / "commented.yaml"  # the printed text itself, comments and all
     commented_file.write_text(res.output.replace("path: null  #", f"path: {DEMO}  #", 1))
     assert load_recipe(commented_file).to_dict() == expected.to_dict()
+
+
+@pytest.fixture(scope="module")
+def layout_builds(tiny_model, tmp_path_factory):
+    from pairforge.pipeline.output_layouts import LAYOUTS
+
+    outs = {}
+    for fmt in LAYOUTS:
+        out = tmp_path_factory.mktemp(f"inspect-{fmt}") / "out"
+        run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO, "limit": 4}, out, split={"test_size": 0.0},
+                                               output={"format": fmt})), quiet=True)
+        outs[fmt] = out
+    return outs
+
+
+def test_inspect_shows_the_pairs_of_every_layout(layout_builds):
+    """Each layout's prompt, chosen and rejected, as the conversational build of the same data shows them."""
+    import pyarrow.parquet as pq
+
+    from pairforge.inspect_cmd import pair_texts
+
+    def texts(fmt):
+        rows = pq.read_table(str(layout_builds[fmt] / "data" / "train-00000-of-00001.parquet")).to_pylist()
+        return {r["id"]: pair_texts(r) for r in rows}
+
+    conv = texts("conversational")
+    bare = {i: (p, c.removeprefix("[assistant] "), r.removeprefix("[assistant] ")) for i, (p, c, r) in conv.items()}
+    assert conv and all(p.startswith("[user] ") and c.startswith("[assistant] ") for p, c, _ in conv.values())
+    assert texts("messages") == conv
+    assert texts("intel") == bare
+    standard = texts("standard")
+    assert {i: t[1:] for i, t in standard.items()} == {i: t[1:] for i, t in bare.items()}
+    assert all(p.removeprefix("[user] ") in standard[i][0] for i, (p, _, _) in bare.items())  # the template applied
+    for fmt, out in layout_builds.items():
+        res = CliRunner().invoke(cli, ["inspect", str(out), "-n", "2"], env={"COLUMNS": "200"})
+        assert res.exit_code == 0, (fmt, res.output)
+        assert "Pair 2: " in res.output and ("[user]" in res.output) is (fmt != "standard"), (fmt, res.output)
+
+
+def test_inspect_shows_data_text_not_rich_markup():
+    from rich.console import Console
+
+    from pairforge.inspect_cmd import render
+
+    console = Console(width=200, record=True)
+    stats = {"rows_read": 1, "funnel": [], "lengths": {}}
+    row = {"id": "x[/]", "prompt": [{"role": "user", "content": "[bold]q[/]"}], "chosen": "a [/red]", "rejected": "b"}
+    render(stats, [row], console)
+    text = console.export_text()
+    assert "[user] [bold]q[/]" in text and "a [/red]" in text and "Pair 1: x[/]" in text

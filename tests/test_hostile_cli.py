@@ -197,3 +197,32 @@ def test_dry_run_offline_touches_nothing_and_still_renders(built):
     assert "<!-- pairforge:begin -->" in res.stdout and "could not read the remote" in res.stderr
     res = pf("push", built, "--repo", "alice/offline", "--token", ALICE, env={"HF_ENDPOINT": "http://127.0.0.1:9"})
     assert "cannot reach the Hub" in assert_one_error(res)
+
+
+BAD_TOKENS = {"newline": ALICE + "\n", "non_ascii": "hf_alicé_token_0123456789"}
+
+
+@pytest.mark.parametrize("how", ["push", "inspect"])
+@pytest.mark.parametrize("kind", list(BAD_TOKENS))
+def test_token_headers_cannot_carry_is_one_line_that_never_shows_it(hub, built, tmp_path, how, kind):
+    token = BAD_TOKENS[kind]
+    target = [built, "--repo", "carol/bad-token"] if how == "push" else ["carol/bad-token"]
+    text = assert_one_error(pf(how, *target, "--token", token, cwd=tmp_path))
+    assert "--token" in text and "HTTP headers cannot carry" in text, text
+    assert token.strip() not in text and "alic" not in text, text
+    assert ("dataset", "carol/bad-token") not in hub.state.repos
+
+
+def test_bad_token_from_the_environment_names_hf_token(built, tmp_path):
+    token = BAD_TOKENS["non_ascii"]
+    for args in (["push", built, "--repo", "carol/bad-token"], ["inspect", "carol/bad-token"]):
+        text = assert_one_error(pf(*args, env={"HF_TOKEN": token}, cwd=tmp_path))
+        assert "from HF_TOKEN" in text and token not in text and "alic" not in text, text
+
+
+def test_train_ipo_push_checks_the_token_before_training(built, tiny_model, tmp_path):
+    token = BAD_TOKENS["newline"]
+    text = assert_one_error(pf("train-ipo", "--dataset", built, "--model", tiny_model, "--output-dir", tmp_path / "ipo",
+                               "--push-to-hub", "carol/model", "--token", token, cwd=tmp_path))
+    assert "from --token" in text and token.strip() not in text
+    assert not (tmp_path / "ipo").exists()  # refused before any training

@@ -287,3 +287,29 @@ def test_hub_error_lines_never_carry_credentials():
     assert "http://***@proxy.example:3128/" in line and line.startswith("could not read alice/x: proxy")
     line = str(unreachable(OSError("connect to https://u:pw@hub.example/api failed"), "alice/x"))
     assert "pw@" not in line and "https://***@hub.example/api" in line
+    token = ALICE + "\n"  # as an HTTP library quotes it: repr-escaped bytes
+    line = str(unreachable(OSError(f"Illegal header value {('Bearer ' + token).encode()!r}"), "alice/x", secrets=(token,)))
+    assert "hf_alice" not in line and "Illegal header value b'Bearer ***'" in line
+
+
+def test_hub_csv_source_is_read_as_the_text_written(hub):
+    """A CSV on the Hub reads as a local one: '0042' stays '0042' and 'NA' stays 'NA' (not 42, not null)."""
+    from pairforge.data import sources
+    from pairforge.data.formats import Normalise
+
+    repo = name()
+    api = HfApi(token=ALICE)
+    api.create_repo(repo, repo_type="dataset")
+    api.upload_file(path_or_fileobj=b"prompt,response\nWhat is 1?,0042\nNA,NA\n,empty prompt\n",
+                    path_in_repo="train.csv", repo_id=repo, repo_type="dataset")
+    for streaming in (False, True):
+        r = recipe_from_dict({"source": {"hub": repo, "split": "train", "streaming": streaming}})
+        loaded = sources.load_source(r)
+        stage = Normalise.for_source(r.source, loaded.column_names)
+        kept, dropped = [], []
+        for batch in loaded.batches(7):
+            k, d = stage(batch)
+            kept += k.to_pylist()
+            dropped += [(row["source_index"], row["reason"]) for row in d.to_pylist()]
+        assert [(k["prompt"][0]["content"], k["chosen"]) for k in kept] == [("What is 1?", "0042"), ("NA", "NA")]
+        assert dropped == [(2, "empty_prompt")]

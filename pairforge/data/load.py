@@ -107,13 +107,16 @@ def _json_only(found, split: str) -> list[str] | None:
     return files if files and all(Path(f).suffix.lower() in (".json", ".jsonl") for f in files) else None
 
 
-def csv_as_text(files: list[Path]) -> dict:
-    """Loader options that read every CSV column as the text written (not numbers, not NaN for "NA")."""
+def csv_as_text(files: list, token: str | None = None) -> dict:
+    """Loader options that read every CSV column as the text written (not numbers, not NaN for "NA").
+    files: local paths, or hf:// URLs (read with `token`)."""
     import datasets
     import pandas as pd
 
+    first = files[0]
+    remote = isinstance(first, str) and first.startswith("hf://")
     try:
-        columns = list(pd.read_csv(files[0], nrows=0).columns)
+        columns = list(pd.read_csv(first, nrows=0, storage_options={"token": token} if remote else None).columns)
     except Exception:  # an empty or unreadable file: the loader's own error says what is wrong
         return {}
     return {"features": datasets.Features({c: datasets.Value("string") for c in columns}), "na_filter": False}
@@ -124,6 +127,19 @@ def _folder_csv_options(path: Path, config: str | None, split: str | None, what:
     if not found or found[0] != "csv" or not found[1]:
         return {}
     return csv_as_text(found[1].get(split) or next(iter(found[1].values())))
+
+
+def _hub_csv_options(repo: str, config: str | None, split: str | None, revision: str | None,
+                     token: str | None, what: str) -> dict:
+    """As _folder_csv_options, for a Hub dataset (its data files are hf:// URLs). A repo that cannot be
+    resolved gets none: load_dataset's own error says why."""
+    try:
+        found = folder_files(repo, config, what, revision, token)
+    except DataError:
+        return {}
+    if not found or found[0] != "csv" or not found[1]:
+        return {}
+    return csv_as_text(found[1].get(split) or next(iter(found[1].values())), token)
 
 
 def load_local(path: Path, split: str | None, what: str, streaming: bool = False, text_csv: bool = False):
@@ -158,12 +174,18 @@ def load_local(path: Path, split: str | None, what: str, streaming: bool = False
 def load_hub(repo: str, what: str, config: str | None = None, split: str | None = None,
              revision: str | None = None, token: str | None = None, streaming: bool = False,
              text_csv: bool = False):
-    """A Hub dataset, or a local folder laid out like one. text_csv: a local folder's CSV columns as text."""
+    """A Hub dataset, or a local folder laid out like one. text_csv: CSV columns as text."""
     import datasets
 
     datasets.disable_progress_bars()
     local = Path(repo).expanduser()
-    options = _folder_csv_options(local, config, split, what) if text_csv and local.is_dir() else {}
+    if local.is_dir():
+        options = _folder_csv_options(local, config, split, what) if text_csv else {}
+    else:
+        from ..hub.errors import hub_token
+
+        hub_token(token)  # one the HTTP headers cannot carry: one line before any request
+        options = _hub_csv_options(repo, config, split, revision, token, what) if text_csv else {}
     try:
         return datasets.load_dataset(repo, config, split=split, revision=revision, token=token,
                                      streaming=streaming, **options)

@@ -1,9 +1,12 @@
 """Hub errors a user can act on, as one line each (push, train-ipo --push-to-hub, inspect).
 
 Every text that comes from the Hub or the network passes through redact.py first: an error's
-message may carry a URL with `user:password@` (HF_ENDPOINT, a proxy) or a token."""
+message may carry a URL with `user:password@` (HF_ENDPOINT, a proxy) or a token. A token is checked
+once, before any request (hub_token): one HTTP headers cannot carry is an error line that never shows it."""
 
 from __future__ import annotations
+
+import os
 
 from ..errors import PairforgeError
 from ..redact import redact_text, redact_url
@@ -21,10 +24,49 @@ def repo_id_problem(repo_id: str) -> str | None:
                 "at most 96 characters)")
 
 
+def _token_source(token: str | None) -> tuple[str | None, str]:
+    """(the token pairforge sends, where it came from): --token, else the environment, else the saved login."""
+    if token:
+        return token, "--token"
+    from huggingface_hub import get_token
+
+    env = next((v for v in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(v)), None)
+    return get_token(), env or "the saved login (`hf auth login`)"
+
+
+def _bad_char(token: str) -> str | None:
+    for i, c in enumerate(token):
+        if not 33 <= ord(c) <= 126:  # printable ASCII, no space: what an Authorization header carries
+            kind = ("a newline" if c in "\r\n" else "a space" if c == " " else "a tab" if c == "\t"
+                    else "a non-ASCII character" if ord(c) > 127 else "a control character")
+            return f"{kind} at position {i + 1} of {len(token)}"
+    return None
+
+
+def hub_token(token: str | None) -> str | None:
+    """The Hub token to send (None: none is set), checked before any request: a token with whitespace,
+    a control or a non-ASCII character is one error line that says where it came from, never the token."""
+    token, where = _token_source(token)
+    if isinstance(token, str) and (bad := _bad_char(token)):
+        raise PairforgeError(f"the Hub token from {where} holds a character HTTP headers cannot carry ({bad}); "
+                             "copy the token again (https://huggingface.co/settings/tokens), without spaces or "
+                             "line breaks")
+    return token
+
+
+def _secret_forms(secrets) -> list:
+    """Each secret as given and as an error message may quote it (repr-escaped text or bytes)."""
+    forms = []
+    for s in secrets or ():
+        if isinstance(s, str) and s:
+            forms += [s, s.strip(), repr(s)[1:-1], repr(s.encode("utf-8", "replace"))[2:-1]]
+    return [f for f in forms if len(f) >= 4]
+
+
 def first_line(e, secrets=()) -> str:
     """The first line of an error's message, credentials masked (its type name when it has none)."""
     text = str(e).strip()
-    return redact_text(text.splitlines()[0], secrets) if text else type(e).__name__
+    return redact_text(text.splitlines()[0], _secret_forms(secrets)) if text else type(e).__name__
 
 
 def hub_error(e, repo_id: str, action: str, secrets=()) -> PairforgeError:
@@ -58,10 +100,10 @@ def network_errors() -> tuple:
     return tuple(found)
 
 
-def unreachable(e, repo_id: str, then: str = "run the push again") -> PairforgeError:
+def unreachable(e, repo_id: str, then: str = "run the push again", secrets=()) -> PairforgeError:
     """The Hub cannot be reached: one line naming the endpoint (without credentials) and the cause."""
     from huggingface_hub import constants
 
     return PairforgeError(f"cannot reach the Hub at {redact_url(constants.ENDPOINT)} for {repo_id} "
-                          f"({type(e).__name__}: {first_line(e) if str(e).strip() else ''}); "
+                          f"({type(e).__name__}: {first_line(e, secrets) if str(e).strip() else ''}); "
                           f"check the network and HF_ENDPOINT, then {then}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import hub_error, network_errors, unreachable
+from .errors import hub_error, hub_token, network_errors, unreachable
 
 
 def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
@@ -18,7 +18,7 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     card = jinja_env().get_template("model_card.md.j2").render(s=summary, cfg=cfg, base_model=lineage.get("base_model_hub"),
                                                                dataset_is_hub=not Path(cfg.dataset).is_dir())
     (out / "README.md").write_text(card)
-    api = HfApi(token=token)
+    api = HfApi(token=(token := hub_token(token)))
     try:
         api.create_repo(cfg.push_to_hub, private=cfg.hub_private, exist_ok=True)
         info = api.upload_folder(repo_id=cfg.push_to_hub, folder_path=str(out),
@@ -26,5 +26,6 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     except HfHubHTTPError as e:
         raise hub_error(e, cfg.push_to_hub, "push the model to", secrets=(token,)) from None
     except network_errors() as e:  # the trained model is saved: say how to upload it later
-        raise unreachable(e, cfg.push_to_hub, f"upload the saved model: hf upload {cfg.push_to_hub} {out}") from None
+        raise unreachable(e, cfg.push_to_hub, f"upload the saved model: hf upload {cfg.push_to_hub} {out}",
+                          secrets=(token,)) from None
     return info.oid

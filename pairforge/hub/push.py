@@ -3,7 +3,8 @@
 The Parquet data, the card (README.md, re-rendered over the remote card so the owner's metadata
 and prose survive), recipe.yaml and stats.json go up in a single `create_commit`, with the
 remote head as parent commit: it lands whole or not at all. A push whose files equal the
-remote's makes no commit. The token is passed to huggingface_hub and never printed or written.
+remote's makes no commit. The token is checked first (errors.hub_token), passed to
+huggingface_hub and never printed or written.
 
 Only a finished build is pushed: the folder must match its pairforge.manifest.json. The push
 carries a manifest of what it uploads. It deletes a remote file only where the remote's previous
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..pipeline.publish import MANIFEST
-from .errors import first_line, hub_error, network_errors, repo_id_problem, unreachable  # noqa: F401  (network_errors: API)
+from .errors import first_line, hub_error, hub_token, network_errors, repo_id_problem, unreachable  # noqa: F401  (API)
 
 
 @dataclass
@@ -150,7 +151,7 @@ def plan_push(out_dir: Path, local: tuple, repo_id: str, token: str | None, revi
         raise hub_error(e, repo_id, "read", secrets=(token,)) from None
     except network_errors() as e:  # the Hub cannot be reached
         if not offline_ok:
-            raise unreachable(e, repo_id) from None
+            raise unreachable(e, repo_id, secrets=(token,)) from None
         plan.offline = f"could not read the remote ({type(e).__name__}): card rendered without it"
     files["README.md"] = render_card(out_dir, repo_id=repo_id, existing=existing_card).encode()
     files[MANIFEST] = _manifest_bytes(files, manifest)
@@ -173,13 +174,11 @@ def check_repo_id(repo_id: str) -> None:
 def run_push(out_dir, repo_id: str | None = None, token: str | None = None, private: bool = False,
              revision: str | None = None, create_pr: bool = False, message: str | None = None, dry_run: bool = False) -> dict:
     """Push a build folder; repo_id None: output.repo of its recipe.yaml."""
-    from huggingface_hub import get_token
-
     out_dir = Path(out_dir)
     local = _local_files(out_dir)  # the folder is a finished build before its recipe is read
     repo_id = repo_id or repo_from_recipe(local[0]["recipe.yaml"], out_dir)
     check_repo_id(repo_id)
-    token = token or get_token()
+    token = hub_token(token)  # --token, HF_TOKEN or the saved login, checked before any request
     plan = plan_push(out_dir, local, repo_id, token, revision, offline_ok=dry_run)
     changed = [p for p in sorted(plan.files) if p not in plan.unchanged]
     summary = {"repo_id": repo_id, "revision": plan.revision, "upload": changed, "unchanged": plan.unchanged,
