@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import field
@@ -24,12 +25,17 @@ import yaml
 from .errors import RecipeError
 
 
-def ge(lo):
-    return ("ge", lo)
+# Field checks (see `check`): ge/gt/lt a bound, between lo and hi inclusive, matches a pattern whole
+# (`forms` lists the accepted forms for the error line).
+def ge(lo): return ("ge", lo)  # noqa: E704
+def gt(lo): return ("gt", lo)  # noqa: E704
+def lt(hi): return ("lt", hi)  # noqa: E704
+def between(lo, hi): return ("range", lo, hi)  # noqa: E704
+def matches(pattern: str, forms: str): return ("match", pattern, forms)  # noqa: E704
 
 
-def gt(lo):
-    return ("gt", lo)
+SEED = between(0, 2**32 - 1)  # what numpy, torch and TRL accept as a seed
+INT64 = 2**63 - 1  # no integer setting is larger (torch, numpy and tokenizers store them in 64 bits)
 
 
 def field_(default, *checks, fp: bool = True, help: str = ""):
@@ -85,6 +91,12 @@ def type_name(tp) -> str:
     return names.get(tp, names.get(origin, str(tp)))
 
 
+def show(value, plain: bool = False) -> str:
+    """repr (plain: str) of a value for an error line, shortened (a 400-digit number must not flood it)."""
+    text = str(value) if plain else repr(value)
+    return text if len(text) <= 60 else f"{text[:24]}...{text[-8:]} ({len(text)} characters)"
+
+
 def _plain(value):
     return value.value if isinstance(value, Override) else value
 
@@ -94,12 +106,20 @@ def _number(value, tp, path):
     if isinstance(v, str):  # YAML 1.1 reads 1e-4 as a string; a number field takes it as a number
         try:
             v = int(v) if tp is int else float(v)
-        except ValueError:
-            pass
+        except ValueError:  # an integer of over 4300 digits (int() refuses it) is far out of any range
+            if re.fullmatch(r"[-+]?[0-9]+", v.strip()):
+                raise RecipeError(f"{path}: must be between {-INT64 - 1} and {INT64}, got a {len(v)}-digit number") from None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (tp is int and not isinstance(v, int)):
-        raise RecipeError(f"{path}: must be {type_name(tp)}, got {v!r}")
+        raise RecipeError(f"{path}: must be {type_name(tp)}, got {show(v)}")
+    if isinstance(v, int):  # an integer check() bounds; a float field takes it only if it fits a float
+        if tp is int:
+            return v
+        try:
+            v = float(v)
+        except OverflowError:
+            raise RecipeError(f"{path}: must be a finite number, got {show(v)} (too large)") from None
     if not math.isfinite(v):  # nan passes every `<`/`<=` check, inf overflows budgets: neither is a setting
-        raise RecipeError(f"{path}: must be a finite number, got {v!r}")
+        raise RecipeError(f"{path}: must be a finite number, got {show(v)}")
     return float(v) if tp is float else v
 
 
@@ -117,7 +137,7 @@ def _union(value, tp, path):
             return coerce(value, a, path)
         except RecipeError:
             continue
-    raise RecipeError(f"{path}: must be {type_name(tp)}, got {_plain(value)!r}")
+    raise RecipeError(f"{path}: must be {type_name(tp)}, got {show(_plain(value))}")
 
 
 def coerce(value, tp, path: str):
@@ -127,30 +147,30 @@ def coerce(value, tp, path: str):
     if origin is Literal:
         v = _plain(value)
         if v not in typing.get_args(tp):
-            raise RecipeError(f"{path}: must be {type_name(tp)}, got {v!r}")
+            raise RecipeError(f"{path}: must be {type_name(tp)}, got {show(v)}")
         return v
     if dataclasses.is_dataclass(tp):
         value = _plain(value)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise RecipeError(f"{path}: must be a mapping, got {value!r}")
+            raise RecipeError(f"{path}: must be a mapping, got {show(value)}")
         return build(tp, value, path)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         v = str(value) if isinstance(value, Override) else value
         try:
             return tp(v).value
         except ValueError:
-            raise RecipeError(f"{path}: must be {type_name(tp)}, got {v!r}") from None
+            raise RecipeError(f"{path}: must be {type_name(tp)}, got {show(v)}") from None
     if tp in (list, dict) or origin in (list, dict):
         v = _plain(value)
         if not isinstance(v, origin or tp):
-            raise RecipeError(f"{path}: must be {type_name(tp)}, got {v!r}")
+            raise RecipeError(f"{path}: must be {type_name(tp)}, got {show(v)}")
         return type(v)(v)
     if tp is bool:
         v = _plain(value)
         if not isinstance(v, bool):
-            raise RecipeError(f"{path}: must be true or false, got {v!r}")
+            raise RecipeError(f"{path}: must be true or false, got {show(v)}")
         return v
     if tp in (int, float):
         return _number(value, tp, path)
@@ -159,26 +179,29 @@ def coerce(value, tp, path: str):
         if isinstance(value, Override):  # a number-looking --set value stays the text as typed
             v = value.value if isinstance(value.value, str) else str(value).strip()
         if not isinstance(v, str) or not v:
-            raise RecipeError(f"{path}: must be a non-empty string, got {v!r}")
+            raise RecipeError(f"{path}: must be a non-empty string, got {show(v)}")
         return v
     if tp is Any or tp is object:
         return _plain(value)
     raise AssertionError(f"unsupported schema type {tp} at {path}")
 
 
+_CHECKS = {  # kind: (passes, what the error says); written so that a NaN fails every one
+    "ge": (lambda v, c: v >= c[1], lambda c: f"≥ {c[1]}"), "gt": (lambda v, c: v > c[1], lambda c: f"> {c[1]}"),
+    "lt": (lambda v, c: v < c[1], lambda c: f"< {c[1]}"), "le": (lambda v, c: v <= c[1], lambda c: f"≤ {c[1]}"),
+    "range": (lambda v, c: c[1] <= v <= c[2], lambda c: f"between {c[1]} and {c[2]}"),
+    "range_open_lo": (lambda v, c: c[1] < v <= c[2], lambda c: f"> {c[1]} and ≤ {c[2]}"),
+    "match": (lambda v, c: isinstance(v, str) and re.fullmatch(c[1], v), lambda c: c[2]),
+}
+
+
 def check(value, checks, path: str) -> None:
     if value is None:
         return
-    for c in checks:
-        kind = c[0]
-        if kind == "ge" and not value >= c[1]:  # written so that a NaN fails too
-            raise RecipeError(f"{path}: must be ≥ {c[1]}, got {value!r}")
-        if kind == "gt" and not value > c[1]:
-            raise RecipeError(f"{path}: must be > {c[1]}, got {value!r}")
-        if kind == "range" and not (c[1] <= value <= c[2]):
-            raise RecipeError(f"{path}: must be between {c[1]} and {c[2]}, got {value!r}")
-        if kind == "range_open_lo" and not (c[1] < value <= c[2]):
-            raise RecipeError(f"{path}: must be > {c[1]} and ≤ {c[2]}, got {value!r}")
+    for c in (*checks, ("ge", -INT64 - 1), ("le", INT64)) if isinstance(value, int) else checks:
+        passes, says = _CHECKS[c[0]]
+        if not passes(value, c):
+            raise RecipeError(f"{path}: must be {says(c)}, got {show(value)}")
 
 
 def build(cls, data: dict, prefix: str = ""):
@@ -189,7 +212,7 @@ def build(cls, data: dict, prefix: str = ""):
     if unknown:
         where = f"{prefix}." if prefix else ""
         raise RecipeError(
-            f"{where}{unknown[0]}: unknown key (allowed in {prefix or 'the recipe'}: {', '.join(fields)})"
+            f"{where}{show(unknown[0], plain=True)}: unknown key (allowed in {prefix or 'the recipe'}: {', '.join(fields)})"
         )
     kwargs = {}
     for name, f in fields.items():
@@ -214,7 +237,7 @@ def parse_override(text: str) -> tuple[list[str], Override]:
         raise RecipeError(f"--set {text!r}: empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of over 4300 digits
         value = raw
     return key.split("."), Override(raw, value)
 
@@ -241,7 +264,9 @@ def read_yaml_mapping(path: Path, hint: str) -> dict:
         raise RecipeError(f"file not found: {path} ({hint})")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+    except ValueError as e:  # UnicodeDecodeError, or an integer of over 4300 digits (int() refuses it)
+        raise RecipeError(f"{path}: not valid YAML ({str(e).split(':')[0]})") from None
+    except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise RecipeError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None

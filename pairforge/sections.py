@@ -8,7 +8,10 @@ import types
 from dataclasses import dataclass
 from typing import Literal, Optional
 
-from .config import field_ as _f, ge as _ge, gt as _gt
+from .config import SEED, between, field_ as _f, ge as _ge, gt as _gt, matches
+
+# torch device strings a backend (transformers, a reward model) takes; anything else fails only when the model loads
+DEVICE = matches(r"auto|cpu|mps|cuda(:[0-9]+)?", "one of auto, cpu, cuda, cuda:N (N a GPU index) or mps")
 
 
 def _finish(default, *checks, **kw):
@@ -40,7 +43,7 @@ class Source:
     turns: Literal["last", "each"] = _f("last", help="last: one pair per conversation; each: one per assistant turn")
     limit: Optional[int] = _f(None, _gt(0))
     shuffle: bool = _f(False)
-    seed: int = _f(0, _ge(0))
+    seed: int = _f(0, SEED)
     on_bad_lines: Literal["error", "skip"] = _f("error", fp=False, help="JSON Lines: a line that is not JSON or not UTF-8 fails the build, or is dropped (excluded/)")
     streaming: Optional[bool] = _f(None, fp=False, help="read rows as needed (no shuffle); null: for local files over 64 MiB with a limit")
 
@@ -54,7 +57,7 @@ class Sampling:
     auto_factor: float = _f(1.5, _gt(0), help="auto: budget = max(auto_min, ceil(auto_factor * chosen tokens) + 16)")
     auto_min: int = _f(64, _gt(0), help="auto: the smallest budget a prompt gets")
     n: int = _f(1, _gt(0))
-    seed: int = _f(0, _ge(0))
+    seed: int = _f(0, SEED)
 
     def budget(self, chosen_tokens: int, room: int | None) -> int:
         """A prompt's max_tokens. auto: the weak model gets room for an answer half again as long as the
@@ -80,10 +83,11 @@ class VLLMOptions:
 class OpenAIOptions:
     base_url: Optional[str] = _f(None, help="e.g. http://127.0.0.1:8000/v1 (vLLM, TGI, llama.cpp, Ollama serve this)")
     api_key_env: Optional[str] = _f(None, fp=False, help="name of the environment variable holding the API key")
-    concurrency: int = _f(8, _gt(0), fp=False)
-    max_retries: int = _f(5, _ge(0), fp=False)
-    timeout_s: float = _f(120.0, _gt(0), fp=False)
-    backoff_s: float = _f(1.0, _ge(0), fp=False, help="first retry delay; doubles each retry (Retry-After wins)")
+    concurrency: int = _f(8, between(1, 1024), fp=False, help="requests in flight at once")
+    max_retries: int = _f(5, between(0, 100), fp=False)
+    timeout_s: float = _f(120.0, ("range_open_lo", 0, 86400), fp=False, help="seconds per request (at most a day)")
+    backoff_s: float = _f(1.0, between(0, 60), fp=False, help="first retry delay; doubles each retry (Retry-After wins); "
+                          "no wait exceeds 60 s")
 
 
 @dataclass
@@ -94,7 +98,7 @@ class WeakModel:
     backend: Literal["transformers", "vllm", "openai", "auto"] = _f(
         "transformers", help="auto: vLLM when it is installed and usable, else transformers")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto")
-    device: str = _f("auto", fp=False, help="auto, cpu, cuda, cuda:N")
+    device: str = _f("auto", DEVICE, fp=False, help="auto, cpu, cuda, cuda:N, mps")
     batch_size: int = _f(16, _gt(0))
     max_prompt_tokens: Optional[int] = _f(None, _gt(0), help="drop prompts longer than this (default: model context minus max_tokens)")
     system_prompt: Optional[str] = _f(None, help="weak model only: null keeps the conversation's (or the template's default); text replaces it; none drops both")
@@ -166,10 +170,10 @@ class Filters:
 class NearDedupeConfig:
     enabled: bool = _f(True)
     threshold: float = _f(0.6, ("range_open_lo", 0, 1), help="estimated Jaccard of prompt shingles")
-    num_perm: int = _f(128, _gt(0))
+    num_perm: int = _f(128, between(1, 4096), help="MinHash permutations (memory: a byte per kept prompt each)")
     bands: int = _f(32, _gt(0), help="LSH bands (candidates are verified); must divide num_perm")
     shingle: int = _f(2, _gt(0), help="words per shingle")
-    seed: int = _f(42, _ge(0))
+    seed: int = _f(42, SEED)
 
 
 @dataclass
@@ -217,12 +221,12 @@ class JudgeConfig:
     model: Optional[str] = _f(None, help="reward_model: local folder or Hub id (AutoModelForSequenceClassification, one label)")
     revision: Optional[str] = _f(None)
     chat_template: Optional[str] = _f(None, help="reward_model: Jinja chat template, for a tokenizer that has none")
-    device: str = _f("auto", fp=False, help="reward_model: auto, cpu, cuda, cuda:N")
+    device: str = _f("auto", DEVICE, fp=False, help="reward_model: auto, cpu, cuda, cuda:N, mps")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = _f("auto", help="reward_model: auto is float32 on CPU, bfloat16 on GPU")
     batch_size: int = _f(8, _gt(0), fp=False, help="reward_model: conversations per forward pass")
     max_length: int = _f(4096, _gt(0), help="reward_model: tokens per conversation; longer ones lose their start (judge_truncated)")
     rejected: Literal["all", "lowest", "random"] = _f("all", help="with n > 1: every sample, the lowest-scored or a seeded random one per prompt")
-    seed: int = _f(0, _ge(0), help="rejected: random")
+    seed: int = _f(0, SEED, help="rejected: random")
     llm: JudgeLLM = _f(JudgeLLM, help="llm: the judge model and its backend, as weak_model (but sampling defaults to "
                        "temperature 0, max_tokens 512, n 1)")
 
@@ -230,4 +234,4 @@ class JudgeConfig:
 @dataclass
 class Split:
     test_size: float = _f(0.05, ("range", 0, 0.9))
-    seed: int = _f(0, _ge(0))
+    seed: int = _f(0, SEED)

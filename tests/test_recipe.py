@@ -36,6 +36,30 @@ def test_defaults_and_demo_recipe_validate():
     ("weak_model.sampling.top_p=.nan", "weak_model.sampling.top_p: must be a finite number"),
     ("weak_model.sampling.auto_factor=nan", "weak_model.sampling.auto_factor: must be a finite number"),
     ("split.test_size=-inf", "split.test_size: must be a finite number"),
+    # a huge integer: no OverflowError from float() or numpy later, one line naming the field
+    (f"source.limit=1{'0' * 400}", "source.limit: must be ≤ 9223372036854775807, got 1000"),
+    (f"weak_model.sampling.temperature=1{'0' * 400}", "weak_model.sampling.temperature: must be a finite number"),
+    (f"split.test_size=1{'0' * 400}", "split.test_size: must be a finite number"),
+    (f"weak_model.sampling.max_tokens=1{'0' * 400}", "weak_model.sampling.max_tokens: must be ≤ 9223372036854775807"),
+    (f"weak_model.batch_size={'7' * 5000}", "weak_model.batch_size: must be between -9223372036854775808 and "
+                                            "9223372036854775807, got a 5000-digit number"),
+    ("dedupe.near.seed=99999999999999999999", "dedupe.near.seed: must be between 0 and 4294967295"),
+    ("source.seed=4294967296", "source.seed: must be between 0 and 4294967295, got 4294967296"),
+    ("weak_model.sampling.seed=-1", "weak_model.sampling.seed: must be between 0 and 4294967295"),
+    ("split.seed=4294967296", "split.seed: must be between 0 and 4294967295"),
+    ("judge.seed=-3", "judge.seed: must be between 0 and 4294967295"),
+    # values that used to crash later (socket.settimeout, torch.device, numpy allocations)
+    ("weak_model.openai.timeout_s=1e300", "weak_model.openai.timeout_s: must be > 0 and ≤ 86400, got 1e+300"),
+    ("weak_model.openai.timeout_s=0", "weak_model.openai.timeout_s: must be > 0 and ≤ 86400"),
+    ("weak_model.openai.concurrency=100000", "weak_model.openai.concurrency: must be between 1 and 1024"),
+    ("weak_model.openai.max_retries=1000000", "weak_model.openai.max_retries: must be between 0 and 100"),
+    ("weak_model.openai.backoff_s=1e300", "weak_model.openai.backoff_s: must be between 0 and 60"),
+    ("weak_model.device=banana", "weak_model.device: must be one of auto, cpu, cuda, cuda:N (N a GPU index) or mps, "
+                                 "got 'banana'"),
+    ("weak_model.device=cuda:x", "weak_model.device: must be one of auto, cpu, cuda, cuda:N"),
+    ("judge.device=gpu", "judge.device: must be one of auto, cpu, cuda, cuda:N"),
+    ("judge.llm.device=banana", "judge.llm.device: must be one of auto, cpu, cuda, cuda:N"),
+    ("dedupe.near.num_perm=100000000", "dedupe.near.num_perm: must be between 1 and 4096"),
 ])
 def test_errors_name_the_field(override, message):
     with pytest.raises(RecipeError) as e:
@@ -90,3 +114,28 @@ def test_train_config_refuses_non_finite_numbers(override):
 
     with pytest.raises(RecipeError, match=f"{override.split('=')[0]}: must be a finite number"):
         load_train_config(None, [override])
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_device_forms_accepted(device):
+    r = recipe_from_dict(SRC, [f"weak_model.device={device}", f"judge.device={device}"])
+    assert r.weak_model.device == device and r.judge.device == device
+
+
+def test_seed_bounds_are_inclusive():
+    r = recipe_from_dict(SRC, ["source.seed=4294967295", "dedupe.near.seed=0", "split.seed=4294967295"])
+    assert r.source.seed == 2**32 - 1 and r.dedupe.near.seed == 0 and r.split.seed == 2**32 - 1
+
+
+def test_huge_numbers_in_a_file_and_on_the_cli_are_one_short_line(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text(f"source: {{path: x.jsonl, limit: {'9' * 5000}}}\n")  # over int()'s 4300 digits: a ValueError
+    res = CliRunner().invoke(cli, ["build", str(bad)])
+    assert res.exit_code == 2 and res.output.startswith(f"Error: {bad}: not valid YAML"), res.output
+    assert "Traceback" not in res.output and len(res.output) < 300
+    bad.write_text("source: {path: x.jsonl}\n")
+    res = CliRunner().invoke(cli, ["build", str(bad), "--set", f"weak_model.sampling.temperature=1{'0' * 400}"])
+    assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1 and len(res.output) < 200, res.output
+    assert res.output.startswith("Error: weak_model.sampling.temperature: must be a finite number")
+    res = CliRunner().invoke(cli, ["build", str(bad), "--set", f"{'k' * 5000}=1"])
+    assert res.exit_code == 2 and "unknown key" in res.output and len(res.output) < 400, res.output

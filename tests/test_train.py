@@ -130,6 +130,23 @@ def test_dpoconfig_values_are_typed_and_checked(tmp_path):
     (["learning_rate=fast"], "Error: learning_rate: must be a number, got 'fast'"),
     (["optim=sgd_but_wrong"], "Error: optim: must be"),
     (["loss_type=sigmoid"], "Error: loss_type: ['sigmoid'] is not IPO"),
+    # values DPOConfig accepts and TRL refuses only mid-run, with a traceback
+    (["max_length=0"], "Error: max_length: must be > 0, got 0"),
+    (["per_device_train_batch_size=0"], "Error: per_device_train_batch_size: must be > 0"),
+    (["per_device_eval_batch_size=-1"], "Error: per_device_eval_batch_size: must be > 0"),
+    (["gradient_accumulation_steps=0"], "Error: gradient_accumulation_steps: must be > 0"),
+    (["seed=99999999999999999999999"], "Error: seed: must be between 0 and 4294967295"),
+    (["seed=-1"], "Error: seed: must be between 0 and 4294967295"),
+    (["data_seed=4294967296"], "Error: data_seed: must be between 0 and 4294967295"),
+    (["num_train_epochs=0"], "Error: num_train_epochs: must be > 0"),
+    (["max_steps=-5"], "Error: max_steps: must be -1"),
+    (["adam_beta1=1"], "Error: adam_beta1: must be < 1"),
+    (["dataloader_num_workers=-1"], "Error: dataloader_num_workers: must be ≥ 0"),
+    ([f"learning_rate=1{'0' * 400}"], "Error: learning_rate: must be a finite number"),
+    (["ddp_timeout=99999999999999999999"], "Error: ddp_timeout: must be ≤ 9223372036854775807"),
+    # DPOConfig's own __post_init__ errors name the field
+    (["torch_empty_cache_steps=0"], "Error: torch_empty_cache_steps: "),
+    (["dataloader_prefetch_factor=2"], "Error: dataloader_prefetch_factor: "),
 ])
 def test_bad_dpoconfig_keys_are_one_line_errors(sets, message, tmp_path):
     res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(tmp_path), "--model", "x",
@@ -240,3 +257,50 @@ def test_output_dir_that_is_not_a_run_is_refused(tmp_path):
         check_output_dir(mine)
     (mine / "train_summary.json").write_text("{}")
     check_output_dir(mine)
+
+
+def test_dpoconfig_error_blames_the_field_it_does_not_name(tmp_path, monkeypatch):
+    """A DPOConfig error that names no field is put on the one set value DPOConfig refuses."""
+    import trl
+
+    from pairforge.train import config as tc
+
+    real = trl.DPOConfig
+
+    def picky(**kw):
+        if kw.get("warmup_steps") == 7:
+            raise ValueError("this value is not supported")
+        return real(**kw)
+
+    cfg = tc.load_train_config(None, ["warmup_steps=7", "weight_decay=0.5"], dataset=str(tmp_path), model="m")
+    monkeypatch.setattr(trl, "DPOConfig", picky)
+    with pytest.raises(tc.RecipeError, match=r"^warmup_steps: this value is not supported$"):
+        tc.dpo_config(cfg, use_cpu=True, bf16=False, precompute=False)
+
+
+@pytest.mark.parametrize("columns, layout", [({"system", "question", "chosen", "rejected"}, "'intel'"),
+                                             ({"chosen", "rejected"}, "'messages'")])
+def test_layout_without_prompt_names_the_fix(columns, layout):
+    from pairforge.errors import PairforgeError
+    from pairforge.train.ipo import _check_layout
+
+    with pytest.raises(PairforgeError) as e:
+        _check_layout("out/x", columns)
+    assert f"in the {layout} layout" in str(e.value) and "output.format: conversational" in str(e.value)
+    assert "build it with pairforge build" not in str(e.value)
+    _check_layout("out/x", {"prompt", "chosen", "rejected", "id"})  # the conversational / standard layout
+    with pytest.raises(PairforgeError, match="lacks rejected"):
+        _check_layout("out/x", {"prompt", "chosen"})
+    with pytest.raises(PairforgeError, match="lacks train split"):
+        _check_layout("out/x", None)
+
+
+def test_messages_build_folder_is_refused_with_the_fix(tiny_model, tmp_path):
+    out = tmp_path / "messages"
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO, "limit": 16}, out,
+                                           output={"format": "messages"})), quiet=True)
+    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(out), "--model", tiny_model,
+                                   "--output-dir", str(tmp_path / "m")])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1 and "'messages' layout" in lines[0], res.output
+    assert "output.format: conversational" in lines[0]

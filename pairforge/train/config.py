@@ -6,12 +6,14 @@ name, `--set output_dir=2024` a string. An unknown key is an error that names it
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..config import apply_overrides, build, check, coerce, field_ as _f, gt as _gt, read_yaml_mapping, to_dict
+from ..config import (SEED, apply_overrides, between, build, check, coerce, field_ as _f, ge as _ge, gt as _gt, lt,
+                      read_yaml_mapping, show, to_dict)
 from ..errors import RecipeError
 
 # TRL 1.16's DPOTrainer loss types; DPOConfig accepts any string and fails only mid-training.
@@ -34,7 +36,18 @@ DPO_DEFAULTS = {
     "eval_strategy": "no", "disable_tqdm": False,
     "bf16": None, "use_cpu": None,  # None: decided at run time (on with a CUDA GPU / when none is visible)
 }
-DPO_CHECKS = {"beta": (_gt(0),), "learning_rate": (_gt(0),), "num_train_epochs": (_gt(0),)}
+# Values DPOConfig accepts but TRL, transformers or torch refuse only mid-run (a traceback after the model loaded).
+_POS, _NONNEG = (_gt(0),), (_ge(0),)
+DPO_CHECKS = {
+    "beta": _POS, "learning_rate": _POS, "num_train_epochs": _POS, "max_length": _POS, "max_prompt_length": _POS,
+    "max_completion_length": _POS, "per_device_train_batch_size": _POS, "per_device_eval_batch_size": _POS,
+    "gradient_accumulation_steps": _POS, "eval_accumulation_steps": _POS, "precompute_ref_batch_size": _POS,
+    "logging_steps": _POS, "eval_steps": _POS, "save_steps": _POS, "dataset_num_proc": _POS,
+    "ref_model_sync_steps": _POS, "ddp_timeout": _POS, "seed": (SEED,), "data_seed": (SEED,),
+    "warmup_steps": _NONNEG, "weight_decay": _NONNEG, "adam_epsilon": _NONNEG, "dataloader_num_workers": _NONNEG,
+    "save_total_limit": _NONNEG, "adam_beta1": (_ge(0), lt(1)), "adam_beta2": (_ge(0), lt(1)),
+    "label_smoothing_factor": (between(0, 1),), "label_smoothing": (between(0, 0.5),),
+}
 
 
 @dataclass
@@ -103,7 +116,7 @@ def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> T
     dpo_types = _dpo_fields()
     unknown = sorted(k for k in data if k not in own and k not in dpo_types)
     if unknown:
-        raise RecipeError(f"{unknown[0]}: unknown key (neither a pairforge train-ipo key ({', '.join(sorted(own))}) "
+        raise RecipeError(f"{show(unknown[0], plain=True)}: unknown key (neither a pairforge train-ipo key ({', '.join(sorted(own))}) "
                           "nor a field of TRL's DPOConfig)")
     if data.get("push_to_hub") is not None:
         _check_push_repo(data["push_to_hub"])
@@ -157,4 +170,24 @@ def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool, precompute: bool):
     try:
         return DPOConfig(**kwargs)
     except (ValueError, TypeError) as e:
-        raise RecipeError(f"DPOConfig: {str(e).strip().splitlines()[0]}") from None
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RecipeError(f"{_blame(kwargs, text) or 'DPOConfig'}: {text}") from None
+
+
+def _blame(kwargs: dict, text: str) -> str | None:
+    """The DPOConfig field a __post_init__ error is about: the one its message names, else the one
+    set value (not a pairforge default) without which DPOConfig accepts the rest."""
+    from trl import DPOConfig
+
+    named = [k for k in kwargs if re.search(rf"(?<![A-Za-z0-9_]){re.escape(k)}(?![A-Za-z0-9_])", text)]
+    if named:
+        return max(named, key=len)
+    for k in [k for k in kwargs if k not in DPO_DEFAULTS or kwargs[k] != DPO_DEFAULTS[k]]:
+        if k in ("use_cpu", "bf16", "precompute_ref_log_probs", "output_dir"):
+            continue
+        try:
+            DPOConfig(**{n: v for n, v in kwargs.items() if n != k})
+        except (ValueError, TypeError):
+            continue
+        return k
+    return None

@@ -40,10 +40,22 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
             lineage = _hub_lineage(name, revision, token)
     except DataError as e:
         raise PairforgeError(f"dataset: cannot load {name!r}: {str(e).removeprefix('dataset: ')}") from None
-    missing = {"prompt", "chosen", "rejected"} - set(dd["train"].column_names) if "train" in dd else {"train split"}
-    if missing:
-        raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
+    _check_layout(name, set(dd["train"].column_names) if "train" in dd else None)
     return dd, lineage
+
+
+def _check_layout(name: str, columns: set | None) -> None:
+    """train-ipo reads prompt/chosen/rejected (the conversational or standard layout); the intel and
+    messages layouts pairforge also writes have no prompt column: the error names the fix."""
+    missing = {"prompt", "chosen", "rejected"} - columns if columns is not None else {"train split"}
+    if not missing:
+        return
+    layout = None if columns is None else "intel" if "question" in columns else "messages" if missing == {"prompt"} else None
+    if layout:
+        raise PairforgeError(f"dataset: {name!r} is in the {layout!r} layout (no prompt column); train-ipo reads the "
+                             "conversational layout: rebuild it with output.format: conversational "
+                             "(pairforge build RECIPE --set output.format=conversational)")
+    raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
 
 
 def _hub_lineage(name, revision, token):
