@@ -37,8 +37,8 @@ def weights_folder() -> str:
     return materialise(resolve_model("smollm2-135m-instruct"))[0]
 
 
-def make_data(n: int, work: Path) -> Path:
-    rows = [r for r in json.loads(ALPACA.read_text()) if r["instruction"].strip() and r["output"].strip()]
+def make_data(n: int, work: Path, alpaca: Path) -> Path:
+    rows = [r for r in json.loads(alpaca.read_text()) if r["instruction"].strip() and r["output"].strip()]
     (path := work / f"alpaca-{n}.json").write_text(json.dumps(rows[:n]))
     return path
 
@@ -276,6 +276,7 @@ def main():
     ap.add_argument("--ablations", action="store_true", help="vLLM scripts with per-prompt seeds / per-batch calls")
     ap.add_argument("--profile-prompts", type=int, default=16), ap.add_argument("--no-profile", action="store_true")
     ap.add_argument("--workdir", default="/tmp/pairforge-bench-build")
+    ap.add_argument("--alpaca", default=str(ALPACA), help="the Alpaca JSON (default: ../shared/data beside the repo)")
     ap.add_argument("--run-script", choices=["transformers", "vllm"], help=argparse.SUPPRESS)
     ap.add_argument("--model"), ap.add_argument("--data"), ap.add_argument("--out")
     ap.add_argument("--seeds", action="store_true"), ap.add_argument("--batches", action="store_true")
@@ -284,7 +285,7 @@ def main():
         return print(json.dumps((script_vllm if a.run_script == "vllm" else script_transformers)(a)))
     (work := Path(a.workdir)).mkdir(parents=True, exist_ok=True)
     ctx = {"args": a, "work": work, "model": weights_folder(),
-           "data": {n: make_data(n, work) for n in {a.prompts, a.profile_prompts}}}
+           "data": {n: make_data(n, work, Path(a.alpaca)) for n in {a.prompts, a.profile_prompts}}}
     ctx["report"] = report = {"prompts": a.prompts, "repeats": a.repeats, "cpus": os.cpu_count(), "runs": measure(ctx)}
     print("\n".join(["## pairforge build vs hand-written script", *summary_table(report["runs"], a.prompts),
                      "", "## Where pairforge's seconds go (medians)", *breakdown_table(report["runs"])]), flush=True)
