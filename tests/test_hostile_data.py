@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ALICE, tiny_recipe, write_recipe
 from pairforge.cli import cli
-from pairforge.data import sources
+from pairforge.data import jsonrows, sources
 from pairforge.data.formats import Normalise
 from pairforge.errors import DataError, PairforgeError, RecipeError
 from pairforge.pipeline.build import run_build
@@ -34,31 +34,66 @@ def normalised(path: Path, **source) -> tuple[list, list]:
     return kept, dropped
 
 
+class Deep:
+    """A row nested `depth` levels below its key (written by hand: json.dumps would recurse)."""
+
+    def __init__(self, key: str, depth: int, **rest):
+        self.key, self.depth, self.rest = key, depth, rest
+
+    def __repr__(self):
+        return f"Deep({self.key!r}, {self.depth})"
+
+    def text(self) -> str:
+        rest = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in self.rest.items())
+        return f'{{"{self.key}": {"[" * self.depth}"x"{"]" * self.depth}{rest}}}'
+
+
+def row_text(row) -> str:
+    return row.text() if isinstance(row, Deep) else json.dumps(row)
+
+
 def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    path.write_text("".join(row_text(r) + "\n" for r in rows))
+    return path
+
+
+def write_array(path: Path, rows: list) -> Path:
+    """A top-level JSON array (lone surrogates written as the escapes json.dumps gives)."""
+    path.write_text("[" + ",\n ".join(map(row_text, rows)) + "]")
     return path
 
 
 # ----------------------------------------------------------------------- mixed-type values
 
 text = st.text(st.characters(), min_size=1, max_size=20).filter(str.strip)  # Cs: lone surrogates, bad rows
-bad_value = st.one_of(st.integers(), st.floats(allow_nan=False), st.booleans(),
+# (no Infinity: not JSON; JSON Lines take it as json.loads does, a JSON array is refused, one Error)
+bad_value = st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
                       st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
 good_alpaca = st.fixed_dictionaries({"instruction": text, "input": st.one_of(st.just(""), text), "output": text})
+DEPTHS = st.sampled_from([jsonrows.MAX_DEPTH, 5000])  # the row itself is one level more
 bad_alpaca = st.one_of(
     st.fixed_dictionaries({"instruction": text, "input": bad_value, "output": text}),
     st.fixed_dictionaries({"instruction": text, "input": text, "output": bad_value}),
     st.fixed_dictionaries({"instruction": bad_value, "input": text, "output": text}),
+    st.just({"instruction": "bad \ud800 here", "input": "", "output": "ok answer text"}),
+    st.builds(lambda d: Deep("instruction", d, input="", output="ok answer text"), DEPTHS),
 )
 good_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
                       text, text)
-bad_chat = st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
-                     st.one_of(text, bad_value), bad_value)
-REASONS = {"non_string_input", "non_string_chosen", "non_string_prompt", "non_string_turn", "non_utf8_text"}
+bad_chat = st.one_of(
+    st.builds(lambda q, a: {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]},
+              st.one_of(text, bad_value), bad_value),
+    st.just({"messages": [{"role": "user", "content": "q \udc00"}, {"role": "assistant", "content": "a"}]}),
+    st.builds(lambda d: Deep("messages", d), DEPTHS),
+)
+REASONS = {"non_string_input", "non_string_chosen", "non_string_prompt", "non_string_turn", "non_utf8_text",
+           "too_deep"}
 
 
 def utf8(row) -> bool:
     """Whether every text of the row can be written as UTF-8 (no lone surrogate)."""
+    if isinstance(row, Deep):
+        return True
     try:
         json.dumps(row, ensure_ascii=False).encode()
         return True
@@ -66,14 +101,19 @@ def utf8(row) -> bool:
         return False
 
 
-def write_folder(folder: Path, rows: list) -> Path:
-    """A Hub-style folder: the rows over two JSON Lines files of the train split, and a test split."""
+def write_folder(folder: Path, rows: list, ext: str = "jsonl") -> Path:
+    """A Hub-style folder: the rows over two files (JSON Lines, or JSON arrays) of the train split,
+    and a test split."""
     (folder / "data").mkdir(parents=True)
-    half = len(rows) // 2
-    write_jsonl(folder / "data" / "train-00000-of-00002.jsonl", rows[:half])
-    write_jsonl(folder / "data" / "train-00001-of-00002.jsonl", rows[half:])
-    write_jsonl(folder / "data" / "test-00000-of-00001.jsonl", [{"instruction": 1, "output": 2, "messages": 3}])
+    half, write = len(rows) // 2, write_jsonl if ext == "jsonl" else write_array
+    write(folder / "data" / f"train-00000-of-00002.{ext}", rows[:half])
+    write(folder / "data" / f"train-00001-of-00002.{ext}", rows[half:])
+    write(folder / "data" / f"test-00000-of-00001.{ext}", [{"instruction": 1, "output": 2, "messages": 3}])
     return folder
+
+
+def reasons(dropped: list) -> list:
+    return [(i, r) for i, r, _ in dropped]
 
 
 @st.composite
@@ -93,11 +133,20 @@ def test_good_rows_are_identical_whatever_bad_rows_sit_beside_them(tmp_path, cas
     both, dropped = normalised(write_jsonl(tmp_path / "mixed.jsonl", rows))
     assert both == alone and len(alone) == sum(map(utf8, goods))
     assert len(dropped) == len(rows) - len(alone) and {r for _, r, _ in dropped} <= REASONS
+    assert any(isinstance(r, Deep) for r in rows) <= ("too_deep" in {r for _, r, _ in dropped})
     import uuid
 
     folder = write_folder(tmp_path / uuid.uuid4().hex, rows)  # a folder goes through the same reader
-    assert normalised(folder) == (both, dropped)
-    assert normalised(None, hub=str(folder)) == (both, dropped)
+    assert normalised(folder) == normalised(None, hub=str(folder))
+    kept, in_folder = normalised(folder)  # a reader's detail says the line in its own file
+    assert kept == both and reasons(in_folder) == reasons(dropped)
+    # the same rows as one top-level JSON array, and over a folder's arrays: the same rows kept and
+    # dropped for the same reasons (the detail says "item" where JSON Lines say "line")
+    array_alone, _ = normalised(write_array(tmp_path / "good.json", goods))
+    array_both, array_dropped = normalised(write_array(tmp_path / "mixed.json", rows))
+    assert array_alone == alone and array_both == both and reasons(array_dropped) == reasons(dropped)
+    kept, dropped = normalised(write_folder(tmp_path / uuid.uuid4().hex, rows, "json"))
+    assert kept == both and reasons(dropped) == reasons(array_dropped)
 
 
 def test_the_reported_case_gives_the_exact_prompt_and_drops_the_empty_answer(hub, tmp_path):
@@ -142,6 +191,95 @@ def test_a_lone_surrogate_is_a_bad_row_not_a_crash(tmp_path):
     assert "\\ud800" in dropped[0][2]  # the row as written, escaped
     kept, dropped = normalised(p, format="messages")
     assert [(i, r) for i, r, _ in dropped] == [(0, "empty_conversation"), (1, "empty_conversation"), (2, "non_utf8_text")]
+
+
+GOOD = [{"prompt": f"Question {i}?", "response": f"Answer {i}."} for i in range(3)]
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({"prompt": "bad \ud800 here", "response": "ok answer text"}, [(0, "non_utf8_text")]),
+    ({"\udc00x": "v", "prompt": "k", "response": "ok answer text"}, []),  # a key no layout reads: kept, as in JSON Lines
+])
+def test_a_lone_surrogate_in_a_json_array_is_what_it_is_in_json_lines(tmp_path, bad, reason):
+    rows = [bad] + GOOD
+    (tmp_path / "f").mkdir()
+    lines = normalised(write_jsonl(tmp_path / "a.jsonl", rows))
+    assert reasons(lines[1]) == reason and len(lines[0]) == 4 - len(reason)
+    assert [k["prompt"][0]["content"] for k in lines[0]] == [r["prompt"] for r in rows[len(reason):]]  # no "bad ? here"
+    for source in (write_array(tmp_path / "a.json", rows), write_array(tmp_path / "f" / "train.json", rows)):
+        assert normalised(source) == lines
+        assert normalised(source, limit=2, streaming=True) == normalised(tmp_path / "a.jsonl", limit=2, streaming=True)
+
+
+def test_surrogate_escapes_cut_by_any_read_are_told_apart(tmp_path, monkeypatch):
+    """Pairs (an emoji), a written backslash before "ud800" and other escapes are text; only the lone
+    one drops its row, wherever the reads cut the escapes; each byte is read (and hashed) once."""
+    import hashlib
+
+    texts = ["smile \U0001F600 caf\u00e9", "a backslash: \\ud800 \\\\udc00", "tab\t quote\" \u2028",
+             "lone \udbff end", "low \udc00\U0001F600 first", "pair \U0001F600\ud83d"]  # written as \ud83d\ude00
+    rows = [{"prompt": t, "response": "answer"} for t in texts] + GOOD
+    expect = normalised(write_jsonl(tmp_path / "a.jsonl", rows))
+    assert reasons(expect[1]) == [(3, "non_utf8_text"), (4, "non_utf8_text"), (5, "non_utf8_text")]
+    assert [k["prompt"][0]["content"] for k in expect[0][:3]] == texts[:3]
+    array = write_array(tmp_path / "a.json", rows)
+    for chunk in (1, 2, 3, 5, 7, 11, 64):
+        monkeypatch.setattr(jsonrows, "CHUNK", chunk)
+        assert normalised(array) == expect, chunk
+        counter = jsonrows.Counter(None, hashlib.sha256())
+        assert len(list(jsonrows.read_records(array, "error", "x", counter))) == len(rows)
+        assert counter.digest.hexdigest() == hashlib.sha256(array.read_bytes()).hexdigest()
+        assert array.stat().st_size - chunk <= counter.bytes_read <= array.stat().st_size  # up to the last item
+
+
+def test_deeply_nested_rows_are_dropped_as_too_deep(tmp_path):
+    limit = jsonrows.MAX_DEPTH
+    rows = [GOOD[0], Deep("prompt", 5000, response="r"), GOOD[1], Deep("prompt", limit, response="r"),
+            Deep("meta", limit - 1, prompt="Deep but within.", response="kept"), GOOD[2]]
+    for path in (write_jsonl(tmp_path / "d.jsonl", rows), write_array(tmp_path / "d.json", rows)):
+        for on_bad_lines in ("error", "skip"):  # valid JSON: a row drop, not a broken line
+            kept, dropped = normalised(path, on_bad_lines=on_bad_lines)
+            assert [k["chosen"] for k in kept] == ["Answer 0.", "Answer 1.", "kept", "Answer 2."]
+            assert reasons(dropped) == [(1, "too_deep"), (3, "too_deep")]
+            where = "line" if path.suffix == ".jsonl" else "item"
+            assert [d for _, _, d in dropped] == [f'"{where} {n}: nested deeper than {limit} levels"' for n in (2, 4)]
+
+
+def test_a_very_deep_array_item_is_not_built(tmp_path):
+    p = tmp_path / "d.json"
+    p.write_bytes(b'[{"prompt": ' + b"[" * 20_000 + b"1" + b"]" * 20_000 + b', "response": "r"},'
+                  + json.dumps(GOOD[0]).encode() + b"]")
+    tracemalloc.start()
+    kept, dropped = normalised(p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [k["chosen"] for k in kept] == ["Answer 0."] and reasons(dropped) == [(0, "too_deep")]
+    assert peak < 64 << 20  # ijson's own items() took gigabytes (a path string per level)
+
+
+def test_a_broken_array_with_a_deep_item_is_one_error(tmp_path):
+    p = tmp_path / "b.json"
+    p.write_text('[{"prompt": ' + "[" * 5000 + '"x"' + "]" * 5000 + '}, {"prompt" "q"}]')
+    with pytest.raises(DataError, match=rf"{p}: not valid JSON at or before byte"):
+        normalised(p)
+
+
+def test_numbers_in_a_json_array_are_read_as_in_json_lines(tmp_path):
+    text = '{"prompt": "q", "response": "a", "n": [9223372036854775808, 1e400, 1.1, -0.0, 5, 1E5, 2.5e-300]}'
+    (tmp_path / "a.jsonl").write_text(f"{text}\n{text.replace('a', 'b')}\n")  # an int past int64 overflowed
+    (tmp_path / "a.json").write_text(f"[{text}, {text.replace('a', 'b')}]")
+    lines, array = (list(jsonrows.read_records(tmp_path / name, "error", "x", jsonrows.Counter(None)))
+                    for name in ("a.jsonl", "a.json"))
+    assert [json.loads(t) for t, _, _ in array] == [json.loads(t) for t, _, _ in lines]
+    assert [type(v) for v in json.loads(array[0][0])["n"]] == [int, float, float, float, int, float, float]
+    assert normalised(tmp_path / "a.json") == normalised(tmp_path / "a.jsonl")
+
+
+def test_a_json_array_with_a_utf8_bom_is_read(tmp_path):
+    plain = write_array(tmp_path / "a.json", GOOD + [{"prompt": "caf\u00e9 \ud800", "response": "x"}])
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    assert normalised(tmp_path / "bom.json") == normalised(plain)
+    assert len(normalised(plain)[0]) == 3
 
 
 def test_a_folder_of_non_utf8_json_lines_names_the_file_and_line(tmp_path):
@@ -219,6 +357,7 @@ def test_non_utf8_jsonl_names_line_and_byte(tmp_path):
 
 @pytest.mark.parametrize("content, where", [
     (b'[{"prompt": "q", "response": "a"}, {"prompt": "q2", "resp', "byte 52 (line 1, column 53)"),
+    (b'[{"prompt": "q", "response": "a", "n": Infinity}]', "or before byte"),
     (b'[{"prompt": "q", "response": "a"}, {"prompt": "caf\xe9", "response": "b"}]', "byte 50 (not UTF-8)"),
     (b'[{"prompt": "q", "response": "a"},\n {"prompt" "q2"}]', "byte 46 (line 2, column 12)"),
 ])
