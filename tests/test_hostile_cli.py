@@ -220,6 +220,14 @@ def test_bad_token_from_the_environment_names_hf_token(built, tmp_path):
         assert "from HF_TOKEN" in text and token not in text and "alic" not in text, text
 
 
+def test_a_hub_source_checks_the_token_before_any_request(tiny_model, tmp_path):
+    token = BAD_TOKENS["non_ascii"]
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"hub": "carol/sft", "split": "train"},
+                                                           tmp_path / "out"))
+    text = assert_one_error(pf("build", recipe, env={"HF_TOKEN": token}, cwd=tmp_path))
+    assert "from HF_TOKEN" in text and token not in text and "alic" not in text, text
+
+
 def test_train_ipo_push_checks_the_token_before_training(built, tiny_model, tmp_path):
     token = BAD_TOKENS["newline"]
     text = assert_one_error(pf("train-ipo", "--dataset", built, "--model", tiny_model, "--output-dir", tmp_path / "ipo",

@@ -207,6 +207,9 @@ def _hub_source(s) -> Loaded:
         if files:
             return _json_source(s, files, local, streaming, "source.hub", desc=s.hub, digest=digest)
     else:  # a limited, ordered read streams: only the files (and bytes) that hold its rows are fetched
+        from ..hub.errors import hub_token
+
+        hub_token(None)  # a token HTTP cannot carry: one line that never shows it, before any request
         sha, info = hub_commit(s.hub, s.revision)
         digest = f"hub:{s.hub}:{s.config}:{s.split}:{sha}"
         streaming = s.streaming if s.streaming is not None else (s.limit is not None and not s.shuffle)
