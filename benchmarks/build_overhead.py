@@ -45,7 +45,7 @@ def make_data(n: int, work: Path, alpaca: Path) -> Path:
 
 def write_recipe(backend: str, data: Path, out: Path, a) -> Path:
     """pairforge's defaults, except: the same sampling and batch size, and nothing that drops a row."""
-    off = {"empty": False, "identical": False, "max_similarity": None, "min_chosen_chars": 0,
+    off = {"empty": False, "identical": False, "max_similarity": None, "min_chosen_chars": 0, "truncated": "keep",
            "refusals": {"enabled": False}, "repetition": {"enabled": False}}
     wm = {"model": "smollm2-135m-instruct", "backend": backend, "batch_size": a.batch_size, "sampling": SAMPLING}
     recipe = {"source": {"path": str(data)}, "weak_model": wm, "filters": off, "split": {"test_size": 0.0},
