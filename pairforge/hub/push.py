@@ -74,7 +74,7 @@ def repo_from_recipe(recipe_yaml: bytes, out_dir: Path) -> str:
     where = f"{out_dir}/recipe.yaml"
     try:
         data = yaml.safe_load(recipe_yaml.decode())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
+    except (yaml.YAMLError, ValueError) as e:  # ValueError: undecodable bytes, an over-long integer
         mark = getattr(e, "problem_mark", None)
         raise PairforgeError(f"{where}{f' line {mark.line + 1}' if mark else ''}: not valid YAML "
                              f"({getattr(e, 'problem', None) or first_line(e)}); pass --repo user/name") from None

@@ -248,6 +248,7 @@ def _build(recipe: Recipe, fresh: bool, quiet: bool, executor: str, ray_address:
 
 def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: str) -> dict:
     from ..hub.licenses import hub_model_license
+    from ..weights import BUILTIN_MODELS
     from ..lineage import dataset_lineage_entry, is_hub_id
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
@@ -273,7 +274,7 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
             "executor": executor,
         },
     }
-    if wm.backend != "openai" and is_hub_id(wm.model):  # a Hub model's declared license, for the card
+    if wm.backend != "openai" and wm.model not in BUILTIN_MODELS and is_hub_id(wm.model):  # its card's license
         extra["weak_model"]["license"] = hub_model_license(wm.model, wm.revision)
     lineage = dataset_lineage_entry(wm.model, wm.revision) if wm.backend != "openai" else None
     if lineage:  # SPIN-style: the weak model was trained by train-ipo on an earlier set

@@ -191,7 +191,12 @@ def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
         old = out.parent / f".{out.name}.replaced-{tmp.name.rsplit('-', 1)[-1]}"
         if out.exists():
             os.replace(out, old)  # the earlier result (or an empty folder) steps aside...
-        os.replace(tmp, out)  # ...and the complete new one takes its place
+        try:
+            os.replace(tmp, out)  # ...and the complete new one takes its place
+        except OSError as e:
+            if old.exists():
+                os.replace(old, out)  # the earlier result goes back: output_dir stays as it was
+            raise PairforgeError(f"output_dir: cannot move the trained model into {out}: {e.strerror}") from None
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
