@@ -47,10 +47,20 @@ def folder_digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def label(folder, digest: str) -> str:
+    """The one published form of a local folder: `name (local folder, sha256 <digest>)`."""
+    return f"{Path(folder).expanduser().resolve().name} (local folder, sha256 {digest})"
+
+
 def local_label(folder) -> str:
-    """A local folder as published: `name (local folder, sha256 <content digest>)`."""
-    p = Path(folder).expanduser()
-    return f"{p.resolve().name} (local folder, sha256 {folder_digest(p)})"
+    """A local folder as published, with the digest of its content."""
+    return label(folder, folder_digest(Path(folder).expanduser()))
+
+
+def public_model_name(ref) -> str:
+    """A model (a weights.ModelRef) as rows, stats.json and the card name it: a local folder by its
+    name and weights digest, never its path; else its name as given."""
+    return label(ref.path, ref.digest.split(":", 1)[1]) if ref.digest.startswith("local:") else ref.name
 
 
 def public_name(name: str | None) -> str | None:

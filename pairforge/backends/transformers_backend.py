@@ -6,7 +6,7 @@ from ..errors import PairforgeError
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
-from ..pipeline.publish import public_model_name
+from ..lineage import public_model_name
 from .chat import renderer_for
 
 def pick_device(requested: str) -> str:

@@ -9,7 +9,7 @@ import os
 from ..weights import ModelRef, materialise
 from ..recipe import WeakModel
 from .base import Completion
-from ..pipeline.publish import public_model_name
+from ..lineage import public_model_name
 from .chat import renderer_for
 
 

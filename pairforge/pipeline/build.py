@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
+from ..lineage import public_model_name
 from ..recipe import Recipe, dump_resolved, fingerprints
 from . import publish
 from .stage import record, run_stages
@@ -146,7 +147,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     from .writers import IdSplit
 
     stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
-    model = publish.public_model_name(plan.model_ref)
+    model = public_model_name(plan.model_ref)
     stats.register(["generate", *(s.name for s in post)])
     scores, picture = ScoreStats(), LengthPicture()
     split = IdSplit(plan.recipe.split.test_size, plan.recipe.split.seed)
@@ -253,7 +254,7 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
 
     recipe, ref, wm = plan.recipe, plan.model_ref, plan.recipe.weak_model
     infos = [store.info(i) for i in range(n_shards)]
-    name, (description, hub) = publish.public_model_name(ref), publish.public_source(recipe, plan.loaded)
+    name, (description, hub) = public_model_name(ref), publish.public_source(recipe, plan.loaded)
     extra = {
         "pairforge_version": __version__,
         "fingerprint": plan.fingerprint,

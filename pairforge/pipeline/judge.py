@@ -21,6 +21,7 @@ from pathlib import Path
 from ..errors import PairforgeError
 from ..fingerprint import fp_view, strip_credentials
 from ..io import atomic_write_parquet, atomic_write_text
+from ..lineage import label
 from ..recipe import JudgeConfig
 from .stage import split_by_reason
 
@@ -127,13 +128,13 @@ class Judge:
 
     def model_name(self) -> str:
         """The judge model as stats.json and the card name it: a Hub id or built-in name as given, a
-        local folder as lineage.local_label does (its name and weights digest), never its path."""
+        local folder as lineage.label names it (its name and weights digest), never its path."""
         model = self.cfg.llm.model if self.cfg.kind == "llm" else self.cfg.model
         self.settings_digest()
         kind, _, digest = self._model_digest.partition(":")
         if kind != "local":
             return model
-        return f"{Path(model).expanduser().resolve().name} (local folder, sha256 {digest})"
+        return label(model, digest)
 
     def key(self, table) -> str:
         h = hashlib.sha256(self.settings_digest().encode())

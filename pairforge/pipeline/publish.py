@@ -157,14 +157,6 @@ def os_error(out: Path, e: OSError) -> PairforgeError:
                           "space) and rerun the build (a previous result is kept until a new one is complete)")
 
 
-def public_model_name(ref) -> str:
-    """A weak model (a weights.ModelRef) as rows, stats.json and the card name it: a local folder as
-    lineage.local_label does (its name and weights digest), never its path; else its name as given."""
-    if ref.digest.startswith("local:"):
-        return f"{Path(ref.path).expanduser().resolve().name} (local folder, sha256 {ref.digest.split(':', 1)[1]})"
-    return ref.name
-
-
 def public_source(recipe, loaded) -> tuple[str, str | None]:
     """(description, hub) of the source as stats.json publishes them: a Hub dataset by its id, a
     local file or folder by its name and content digest, never its path."""
