@@ -139,6 +139,7 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 
     cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
                             push_to_hub=push_to_hub)
+    token = token or cfg.dpo.get("hub_token")  # --set hub_token=... (TRL's name) works as --token
     if cfg.push_to_hub or token:  # a token HTTP cannot carry fails now, not after the training
         from .hub.errors import hub_token
 

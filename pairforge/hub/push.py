@@ -177,6 +177,9 @@ def run_push(out_dir, repo_id: str | None = None, token: str | None = None, priv
     out_dir = Path(out_dir)
     local = _local_files(out_dir)  # the folder is a finished build before its recipe is read
     repo_id = repo_id or repo_from_recipe(local[0]["recipe.yaml"], out_dir)
+    from .published import public_recipe
+
+    local[0]["recipe.yaml"] = public_recipe(local[0]["recipe.yaml"], local[0]["stats.json"])  # no path goes up
     check_repo_id(repo_id)
     token = hub_token(token)  # --token, HF_TOKEN or the saved login, checked before any request
     plan = plan_push(out_dir, local, repo_id, token, revision, offline_ok=dry_run)

@@ -166,6 +166,7 @@ def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool, precompute: bool):
     from trl import DPOConfig
 
     kwargs = {**cfg.dpo, "use_cpu": use_cpu, "bf16": bf16, "precompute_ref_log_probs": precompute}
+    kwargs.pop("hub_token", None)  # pairforge pushes (with it, where --token is not given); TRL never sees it
     kwargs["output_dir"] = str(kwargs["output_dir"])
     try:
         return DPOConfig(**kwargs)

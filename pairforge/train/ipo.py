@@ -175,6 +175,8 @@ def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
     import shutil
     import tempfile
 
+    from .published import masked_config, public_summary
+
     out = Path(os.path.abspath(cfg.output_dir))  # "." too has a parent to stage in
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -183,11 +185,11 @@ def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
         tok.save_pretrained(tmp)
         write_model_lineage(tmp, summary["lineage"])
         (tmp / "log_history.json").write_text(json.dumps(history, indent=2) + "\n")
-        summary.update({"output_dir": str(Path(cfg.output_dir)), "config": cfg.to_dict()})
+        summary.update({"output_dir": str(Path(cfg.output_dir)), "config": masked_config(cfg.to_dict())})
         (tmp / "preference_eval.json").write_text(json.dumps(
             {"before": summary["preference_before"], "after": summary["preference_after"],
              "pairs": summary["eval_pairs"], "split": cfg.eval_split}, indent=2) + "\n")
-        (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "train_summary.json").write_text(json.dumps(public_summary(summary), indent=2) + "\n")  # pushed too
         old = out.parent / f".{out.name}.replaced-{tmp.name.rsplit('-', 1)[-1]}"
         if out.exists():
             os.replace(out, old)  # the earlier result (or an empty folder) steps aside...
