@@ -71,9 +71,11 @@ def repo_from_recipe(recipe_yaml: bytes, out_dir: Path) -> str:
     """output.repo of a build's recipe.yaml: the push's repo when --repo is not given."""
     import yaml
 
+    from ..yaml_safe import load_yaml
+
     where = f"{out_dir}/recipe.yaml"
     try:
-        data = yaml.safe_load(recipe_yaml.decode())
+        data = load_yaml(recipe_yaml.decode())
     except (yaml.YAMLError, ValueError) as e:  # ValueError: undecodable bytes, an over-long integer
         mark = getattr(e, "problem_mark", None)
         raise PairforgeError(f"{where}{f' line {mark.line + 1}' if mark else ''}: not valid YAML "
@@ -251,4 +253,4 @@ def _dropped(e, api, plan: PushPlan, before: str | None, create_pr: bool) -> Pai
         state = f"the commit landed anyway ({plan.repo_id}@{plan.revision} is now at {now[:12]}); nothing to redo"
     else:
         state = f"nothing was committed ({plan.repo_id}@{plan.revision} is still at {str(before)[:12]}); run the push again"
-    return PairforgeError(f"the connection to the Hub dropped during the push ({what}): {state}")
+    return PairforgeError(f"the connection to the Hub dropped during the push to {plan.repo_id} ({what}): {state}")
