@@ -217,6 +217,9 @@ def format_summary(s: dict) -> str:
                         f"{lp['truncated_share_generated'] or 0:.0%}")
     if lp.get("warning"):
         lines.insert(4, f"WARNING: {lp['warning']}")
+    if (s.get("source") or {}).get("unused_columns"):
+        lines.insert(-1, f"Note: source columns {', '.join(s['source']['unused_columns'])} are not used (their text is "
+                         "not in the prompts); map them with source.columns")
     return "\n".join(lines)
 
 

@@ -65,7 +65,8 @@ def test_no_secret_anywhere(hub, tiny_model, tmp_path, monkeypatch, caplog):
     outputs.append(CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE]))
     assert outputs[-1].exit_code == 0, outputs[-1].output
     outputs.append(CliRunner().invoke(cli, ["push", str(out), "--repo", "bob/not-yours", "--token", ALICE + "x"]))
-    assert outputs[-1].exit_code == 1  # a failing push: its message is checked too
+    assert outputs[-1].exit_code == 1  # a failing push: its message is checked too, and names the repo
+    assert "rejected the token" in outputs[-1].output and "bob/not-yours" in outputs[-1].output, outputs[-1].output
     blobs = {str(f): f.read_bytes() for d in ("out", "echoed") for f in (tmp_path / d).rglob("*") if f.is_file()}
     state = hub.state.repos[("dataset", repo)]
     blobs.update({f"hub:{p}": b.data for p, b in state.commits[state.refs["main"]].files.items()})

@@ -55,9 +55,11 @@ def public_recipe(text: bytes, stats: bytes) -> bytes:
     name, the output folder by its name, every other path by name and digest, every server by a digest."""
     import yaml
 
+    from ..yaml_safe import load_yaml
+
     try:
         head = [line for line in text.decode().splitlines() if line.startswith("#")][:1]
-        data, facts = yaml.safe_load(text.decode()), json.loads(stats)
+        data, facts = load_yaml(text.decode()), json.loads(stats)
     except (ValueError, yaml.YAMLError) as e:  # verified against the manifest: only a hand-made folder gets here
         raise PairforgeError(f"recipe.yaml or stats.json of this build cannot be read ({type(e).__name__}); "
                              "rebuild it with pairforge build") from None
