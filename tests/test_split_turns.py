@@ -21,8 +21,11 @@ def test_turns_each_keeps_each_conversation_in_one_split(tiny_model, tmp_path):
                          {"role": "assistant", "content": f"conversation {c} answer {t}, because."}]
             f.write(json.dumps({"messages": msgs}) + "\n")
     out = tmp_path / "out"
-    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": str(src), "turns": "each"}, out,
-                                           split={"test_size": 0.3, "seed": 0})), quiet=True)
+    keep_all = {"empty": False, "identical": False, "max_similarity": None, "refusals": {"enabled": False},
+                "repetition": {"enabled": False}}  # every pair written: the split alone decides where it goes
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": str(src), "turns": "each"}, out, filters=keep_all,
+                                           dedupe={"near": {"enabled": False}}, split={"test_size": 0.3, "seed": 0})),
+              quiet=True)
     train, test = (pq.read_table(out / "data" / f"{s}-00000-of-00001.parquet").to_pylist() for s in ("train", "test"))
     assert len(train) + len(test) == 72 and len(test) >= 9  # every turn of every conversation, a real test split
     assert {r["turn_index"] for r in test} == {0, 1, 2}

@@ -24,6 +24,12 @@ def check_config(cfg) -> None:
         if name not in available:
             raise RecipeError(f"report_to: {name!r} is not installed here (installed: {', '.join(available) or 'none'}); "
                               f"pip install it, or leave report_to out")
+    check_files(cfg)
+    _check_writable(Path(os.path.abspath(cfg.output_dir)))
+
+
+def check_files(cfg) -> None:
+    """The files DPOConfig fields name exist (deepspeed, fsdp and accelerator configs, a checkpoint)."""
     for key in FILE_KEYS:
         value = cfg.dpo.get(key)
         if isinstance(value, str) and value and not value.lstrip().startswith("{") and not Path(value).expanduser().is_file():
@@ -31,7 +37,6 @@ def check_config(cfg) -> None:
     resume = cfg.dpo.get("resume_from_checkpoint")
     if isinstance(resume, str) and resume and not Path(resume).expanduser().exists():
         raise RecipeError(f"resume_from_checkpoint: no such checkpoint: {resume}")
-    _check_writable(Path(os.path.abspath(cfg.output_dir)))
 
 
 def _check_writable(out: Path) -> None:
