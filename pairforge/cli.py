@@ -139,6 +139,7 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 
     cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
                             push_to_hub=push_to_hub)
+    token = token or cfg.dpo.get("hub_token")  # --set hub_token=... (TRL's name) works as --token
     if cfg.push_to_hub or token:  # a token HTTP cannot carry fails now, not after the training
         from .hub.errors import hub_token
 
@@ -216,6 +217,9 @@ def format_summary(s: dict) -> str:
                         f"{lp['truncated_share_generated'] or 0:.0%}")
     if lp.get("warning"):
         lines.insert(4, f"WARNING: {lp['warning']}")
+    if (s.get("source") or {}).get("unused_columns"):
+        lines.insert(-1, f"Note: source columns {', '.join(s['source']['unused_columns'])} are not used (their text is "
+                         "not in the prompts); map them with source.columns")
     return "\n".join(lines)
 
 

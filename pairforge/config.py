@@ -23,6 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from .errors import RecipeError
+from .yaml_safe import load_yaml
 
 
 # Field checks (see `check`): ge/gt/lt a bound, between lo and hi inclusive, matches a pattern whole
@@ -236,7 +237,7 @@ def parse_override(text: str) -> tuple[list[str], Override]:
     if not key or any(not part for part in key.split(".")):
         raise RecipeError(f"--set {text!r}: empty key")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except (yaml.YAMLError, ValueError):  # ValueError: an integer of over 4300 digits
         value = raw
     return key.split("."), Override(raw, value)
@@ -263,7 +264,7 @@ def read_yaml_mapping(path: Path, hint: str) -> dict:
     if not path.is_file():
         raise RecipeError(f"file not found: {path} ({hint})")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except ValueError as e:  # UnicodeDecodeError, or an integer of over 4300 digits (int() refuses it)
         raise RecipeError(f"{path}: not valid YAML ({str(e).split(':')[0]})") from None
     except yaml.YAMLError as e:

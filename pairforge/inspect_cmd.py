@@ -31,7 +31,23 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
         token = hub_token(token)  # --token, HF_TOKEN or the saved login, checked before any request
         stats = _hub_stats(target, token, revision)
         ds = load_hub(target, "inspect", split=split, revision=revision, token=token)
+    check_stats(stats, target)
     return stats, ds.select(range(min(n, ds.num_rows))).to_list()
+
+
+def check_stats(stats, target: str) -> None:
+    """stats.json as inspect reads it: what pairforge writes (a dataset with a stats.json of its own is
+    one line, not a traceback)."""
+    def table(v, inner=dict):
+        return isinstance(v, dict) and all(isinstance(x, inner) for x in v.values())
+
+    ok = isinstance(stats, dict) and isinstance(stats.get("rows_read"), int)
+    funnel = stats.get("funnel") if ok else None
+    ok = ok and isinstance(funnel, list) and all(isinstance(f, dict) and {"stage", "rows"} <= set(f) for f in funnel)
+    ok = ok and table(stats.get("drops", {})) and table(stats.get("lengths"))
+    if not ok:
+        raise PairforgeError(f"inspect: {target}: its stats.json is not one pairforge writes (a mapping with rows_read, "
+                             "funnel, drops and lengths); was it pushed by pairforge?")
 
 
 def _hub_stats(target: str, token: str | None, revision: str | None) -> dict:

@@ -35,6 +35,7 @@ class Output:
 
 def validate_output(o: Output, backend: str, base_dir: str) -> None:
     """Cross-checks of the output section; reads `output.chat_template` from a file when it names one."""
+    from .chat_options import check_template, read_template
     from .hub.licenses import HUB_LICENSES, LICENSE_NAME_RE
 
     if o.license is not None and o.license not in HUB_LICENSES:
@@ -53,9 +54,13 @@ def validate_output(o: Output, backend: str, base_dir: str) -> None:
         path = path if path.is_absolute() or not (Path(base_dir) / path).exists() else Path(base_dir) / path
         if not path.is_file():
             raise RecipeError(f"output.chat_template: neither a Jinja template nor a file: {o.chat_template}")
-        o.chat_template = path.read_text()
+        o.chat_template = read_template(path, "output.chat_template")
+    else:
+        path = None
     if o.chat_template and o.format != "standard":
         raise RecipeError(f"output.chat_template: only the 'standard' layout renders one (output.format is {o.format!r})")
+    if o.chat_template:  # any readable file is not a template: it must render a conversation
+        check_template(o.chat_template, "output.chat_template", path)
     if o.format == "standard" and backend == "openai" and not o.chat_template:
         raise RecipeError("output.chat_template: the 'standard' layout with backend 'openai' has no local tokenizer "
                           "to take the template from; give the served model's chat template")

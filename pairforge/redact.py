@@ -65,3 +65,18 @@ def redact_text(text, secrets) -> str:
     for s in found:
         text = text.replace(s, MASK)
     return _USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+
+
+SECRET_FIELDS = ("hub_token", "token", "api_key", "password")  # a setting by one of these names is a credential
+
+
+def redact_setting(item) -> str:
+    """A `--set key=value` as it may be written: a credential field's value masked, a URL's userinfo
+    masked (`weak_model.openai.base_url=http://***@host/v1`), anything else as given."""
+    key, sep, value = _text(item).partition("=")
+    if not sep:
+        return redact_text(key, ())
+    leaf = key.strip().rsplit(".", 1)[-1].lower()
+    if leaf in SECRET_FIELDS:
+        return f"{key}={MASK}"
+    return f"{key}={redact_url(value) if leaf == 'base_url' else redact_text(value, ())}"

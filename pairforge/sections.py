@@ -212,6 +212,7 @@ class JudgeSampling(Sampling):
 
 @dataclass
 class JudgeLLM(WeakModel):
+    SECTION = "judge.llm"  # not a field: what a backend's errors call this section
     sampling: JudgeSampling = _f(JudgeSampling)
 
 

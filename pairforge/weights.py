@@ -98,8 +98,10 @@ def resolve_weak_model(wm) -> ModelRef:
     if wm.backend == "openai":
         from .redact import split_userinfo
 
-        url = split_userinfo(wm.openai.base_url)[0]  # never the password: not in the card, not in the digest
-        return ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@{url}", f"{wm.model} served at {url}")
+        # the server by a digest of its address (never the password, and not the address: stats.json is published)
+        url = hashlib.sha256(split_userinfo(wm.openai.base_url)[0].encode()).hexdigest()[:16]
+        return ModelRef(wm.model, wm.model, None, wm.revision, f"served:{wm.model}@sha256:{url}",
+                        f"{wm.model} (an OpenAI-compatible server, address sha256 {url})")
     return resolve_model(wm.model, wm.revision, wm.gguf_file)
 
 

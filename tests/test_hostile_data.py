@@ -313,7 +313,8 @@ def test_end_to_end_build_keeps_good_rows_identical_and_records_bad_ones(tiny_mo
     goods = [{"instruction": f"Write the word number {i} in letters.", "input": "", "output": f"Word {i}.",
               "context": "unused"} for i in range(6)]
     bads = [{"instruction": "Broken", "input": ["a list"], "output": "x", "context": "c"},
-            {"instruction": "Broken too", "input": "", "output": {"a": 1}, "context": "c"}]
+            {"instruction": "Broken too", "input": "", "output": {"a": 1}, "context": "c"},
+            {"instruction": "Broken three", "input": "", "output": "x", "context": "c", "system": 5}]
     mixed_rows = goods[:2] + bads[:1] + goods[2:5] + bads[1:] + goods[5:]
 
     def build(rows, name):
@@ -330,7 +331,8 @@ def test_end_to_end_build_keeps_good_rows_identical_and_records_bad_ones(tiny_mo
     assert s_mixed["source"]["unused_columns"] == ["context"]
     assert "source columns context are not used" in capsys.readouterr().err
     excl = pq.read_table(tmp_path / "mixed" / "excluded" / "normalise.parquet").to_pylist()
-    assert sorted((r["source_index"], r["reason"]) for r in excl) == [(2, "non_string_input"), (6, "non_string_chosen")]
+    assert sorted((r["source_index"], r["reason"]) for r in excl) == [(2, "non_string_input"), (6, "non_string_chosen"),
+                                                                      (7, "non_string_system")]
 
 
 # ----------------------------------------------------------------------- broken files

@@ -188,3 +188,65 @@ def test_readme_and_card_give_the_same_axolotl_yaml(builds, fmt):
                    if k.startswith("field_"))):
         assert line in card and line in readme, line
     assert card.count("\n    type: ") == 1  # the card shows its own layout's axolotl config only
+
+
+# ------------------------------------------------------------------ chosen and rejected in the right columns
+
+
+def _answers(fmt: str, row: dict) -> tuple[str, str]:
+    pick = lambda v: v[-1]["content"] if isinstance(v, list) else v  # noqa: E731
+    return pick(row["chosen"]), pick(row["rejected"])
+
+
+@pytest.mark.parametrize("fmt", LAYOUTS)
+def test_chosen_and_rejected_land_in_their_own_columns(fmt):
+    """The shard's chosen answer is published as chosen, its rejected one as rejected, in every layout."""
+    from pairforge.pipeline.output_layouts import template_renderer, to_output_table
+
+    t = shard_table()
+    out = to_output_table(t, fmt, template_renderer(CHATML)).to_pylist()
+    assert [_answers(fmt, r) for r in out] == list(zip(t["chosen"].to_pylist(), t["rejected"].to_pylist()))
+
+
+@pytest.mark.parametrize("fmt", LAYOUTS)
+def test_a_build_publishes_the_sft_answer_as_chosen(builds, fmt):
+    """In a real build, each row's chosen answer is the SFT data's answer at its source_index, and the
+    rejected one is not (it is the weak model's): a swap anywhere on the way fails here."""
+    import json
+
+    sft = [json.loads(line) for line in (REPO / "pairforge" / "demo" / "sft.jsonl").read_text().splitlines()]
+    published = rows(builds[fmt])
+    assert published
+    for row in published:
+        chosen, rejected = _answers(fmt, row)
+        assert chosen == sft[row["source_index"]]["messages"][-1]["content"], row["source_index"]
+        assert rejected != chosen and row["rejected_model"]
+
+
+def test_standard_prompt_has_one_bos_where_the_tokenizer_adds_it(tiny_model, tmp_path):
+    """A tokenizer that adds BOS by itself (Llama's) and a template that writes {{ bos_token }}: TRL
+    tokenises the standard prompt with special tokens, so the published prompt leaves the BOS out."""
+    import shutil
+
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+    from trl.data_utils import _tokenize
+
+    from pairforge.output_section import Output
+    from pairforge.pipeline.output_layouts import prompt_renderer
+    from pairforge.weights import resolve_model
+
+    folder = tmp_path / "bos-model"
+    shutil.copytree(tiny_model, folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.add_special_tokens({"bos_token": "<s>"})
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{tok.bos_token} $A", special_tokens=[(tok.bos_token, tok.bos_token_id)])
+    tok.chat_template = "{{ bos_token }}" + CHATML
+    tok.save_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    assert tok("x").input_ids[0] == tok.bos_token_id  # it adds BOS itself
+    render = prompt_renderer(Output(format="standard"), resolve_model(str(folder)))
+    prompt = render([{"role": "user", "content": "Sky colour?"}])
+    ids = _tokenize(tok, prompt)["input_ids"]  # what DPOTrainer does with a standard prompt
+    assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id, prompt

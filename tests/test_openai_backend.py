@@ -600,3 +600,20 @@ def test_an_api_key_http_cannot_send_is_a_clear_error_that_hides_it(key, monkeyp
 def test_a_non_ascii_path_in_base_url_is_a_clear_error():
     with pytest.raises(PairforgeError, match="non-ASCII character in the path"):
         backend_for("http://127.0.0.1:9/v\u00e91")
+
+
+def test_the_judge_backend_names_its_own_section(monkeypatch):
+    """The LLM judge talks through the same backend: its errors name judge.llm.openai, not the weak model's."""
+    from pairforge.backends.openai_backend import OpenAIBackend
+    from pairforge.errors import PairforgeError
+    from pairforge.sections import JudgeLLM
+    from pairforge.weights import resolve_weak_model
+
+    monkeypatch.delenv("PF_JUDGE_KEY", raising=False)
+    judge = JudgeLLM(model="judge", backend="openai")
+    judge.openai.base_url, judge.openai.api_key_env = "http://127.0.0.1:9/v1", "PF_JUDGE_KEY"
+    with pytest.raises(PairforgeError, match=r"^judge\.llm\.openai\.api_key_env: the environment variable PF_JUDGE_KEY"):
+        OpenAIBackend(judge, resolve_weak_model(judge))
+    judge.openai.base_url, judge.openai.api_key_env = "ftp://x/v1", None
+    with pytest.raises(PairforgeError, match=r"^judge\.llm\.openai\.base_url: ftp://x/v1 is not an http"):
+        OpenAIBackend(judge, resolve_weak_model(judge))

@@ -1,6 +1,7 @@
 """Kill a build with SIGKILL at several moments, rerun it: the final dataset equals an
 uninterrupted run with the same seed — no row lost, none doubled."""
 
+import json
 import os
 import signal
 import subprocess
@@ -73,9 +74,15 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tiny_model, 
     assert 0 < markers(out) < 15
     stale = out / "_work" / "shards" / ".shard-000099.parquet.tmp-1234"  # as a kill mid-write leaves
     stale.write_bytes(b"partial")
+    done = {int(m.name.split("-")[1].split(".")[0]) for m in (out / "_work" / "shards").glob("*.done")}
+    sent = {int(m.name.split("-")[1].split(".")[0]): json.loads(m.read_text())["prompts_sent"]
+            for m in (ref_out / "_work" / "shards").glob("*.done")}  # what each shard sends, from the uninterrupted run
     res = run(recipe)
     assert not stale.exists()
-    assert "shards resumed" in res.stdout
+    # exactly the finished shards were resumed, and only the others' prompts were sent
+    expected_sent = sum(n for i, n in sent.items() if i not in done)
+    assert f"({len(done)} of {len(sent)} shards resumed; {expected_sent} prompts sent)" in res.stdout, res.stdout
+    assert 0 < expected_sent < sum(sent.values())
     got = table(out)
     assert got == expected
     ids = [k for rows in got.values() for k, *_ in rows]

@@ -64,8 +64,12 @@ def test_ipo_loss_falls_and_margins_rise(hub, pushed, tiny_model, tmp_path, lora
 def test_spin_iteration_lineage_in_the_card(hub, pushed, tiny_model, tmp_path):
     repo, _ = pushed
     model_dir = tmp_path / "it1"
-    train(["--dataset", repo, "--model", tiny_model, "--output-dir", str(model_dir), "--set", "max_steps=2",
+    trained = train(["--dataset", repo, "--model", tiny_model, "--output-dir", str(model_dir), "--set", "max_steps=2",
            "--set", "max_length=128", "--push-to-hub", "alice/ipo-model-it1"])
+    from huggingface_hub import HfApi
+
+    commit = HfApi(token=ALICE).dataset_info(repo).sha  # the lineage names the commit trained on, not a branch
+    assert trained["lineage"]["dataset_revision"] == commit and len(commit) == 40
     out = tmp_path / "pairs-it1"
     s = run_build(recipe_from_dict(tiny_recipe(str(model_dir), {"path": DEMO, "limit": 8}, out)), quiet=True)
     from pairforge.lineage import local_label
@@ -318,3 +322,19 @@ def test_messages_build_folder_is_refused_with_the_fix(tiny_model, tmp_path):
     lines = res.output.strip().splitlines()
     assert res.exit_code == 1 and len(lines) == 1 and "'messages' layout" in lines[0], res.output
     assert "output.format: conversational" in lines[0]
+
+
+def test_a_run_killed_while_saving_leaves_nothing_for_the_next(tmp_path):
+    """A kill between the save's steps leaves a partial copy (and maybe the earlier run stepped aside)
+    beside output_dir; the next run's check removes the copy and puts the earlier run back."""
+    from pairforge.train.ipo import check_output_dir
+
+    out = tmp_path / "model"
+    partial, aside = tmp_path / ".model.partial-abc123", tmp_path / ".model.replaced-abc123"
+    for folder, name in ((partial, "model.safetensors"), (aside, "train_summary.json")):
+        folder.mkdir()
+        (folder / name).write_text("x")
+    (tmp_path / ".other.partial-1").mkdir()  # another output's: not ours to touch
+    check_output_dir(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.partial-1", "model"]
+    assert (out / "train_summary.json").read_text() == "x"  # the earlier run is back

@@ -165,5 +165,6 @@ def test_a_prompt_rendered_to_nothing_is_dropped_not_sent(tiny_model, tmp_path):
     assert pq.read_table(tmp_path / "out" / "excluded" / "generate.parquet")["reason"].to_pylist() == ["empty_prompt"] * 3
     every = tiny_recipe(tiny_model, {"path": str(src)}, tmp_path / "out2", dedupe={"near": {"enabled": False}},
                         weak_model={"chat_template": "{% for m in messages %}{% endfor %}"})
-    with pytest.raises(PairforgeError, match="no pairs left to write.*empty_prompt"):
+    # a template that writes no message at all is no chat template: refused when the recipe loads
+    with pytest.raises(PairforgeError, match="weak_model.chat_template: the template: the messages of a conversation"):
         run_build(recipe_from_dict(every), quiet=True)

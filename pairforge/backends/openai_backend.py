@@ -81,6 +81,7 @@ class OpenAIBackend:
 
     def __init__(self, cfg: WeakModel, ref: ModelRef):
         self.cfg = cfg
+        self.where = getattr(cfg, "SECTION", "weak_model")  # the recipe section errors name (judge.llm for the judge)
         self.opts = cfg.openai
         self.model_name = ref.name
         base, userinfo = split_userinfo(self.opts.base_url)
@@ -101,7 +102,7 @@ class OpenAIBackend:
             self.secrets += [password, quote(password, safe=""), quote(password)]
             if env:
                 raise PairforgeError(
-                    f"weak_model.openai.api_key_env ({env}) is set and weak_model.openai.base_url "
+                    f"{self.where}.openai.api_key_env ({env}) is set and {self.where}.openai.base_url "
                     f"({redact_url(self.opts.base_url)}) carries a user:password too; use one of them")
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             self.secrets.append(token)
@@ -110,9 +111,9 @@ class OpenAIBackend:
             return {}
         key = os.environ.get(env)
         if not key:
-            raise PairforgeError(f"weak_model.openai.api_key_env: the environment variable {env} is not set")
+            raise PairforgeError(f"{self.where}.openai.api_key_env: the environment variable {env} is not set")
         if " " in key or not (key.isascii() and key.isprintable()):  # http.client would echo it in a ValueError
-            raise PairforgeError(f"weak_model.openai.api_key_env: the environment variable {env} holds a space, a "
+            raise PairforgeError(f"{self.where}.openai.api_key_env: the environment variable {env} holds a space, a "
                                  "newline, a control or a non-ASCII character; set it to the key alone")
         self.secrets.append(key)
         return {"Authorization": f"Bearer {key}"}
@@ -127,7 +128,7 @@ class OpenAIBackend:
             ok = False
         if not ok:  # a URL with an @ left in it is not echoed: it may be a password with a raw '/'
             shown = "" if "@" in base else f" {base}"
-            raise PairforgeError(f"weak_model.openai.base_url:{shown} is not an http(s) URL like "
+            raise PairforgeError(f"{self.where}.openai.base_url:{shown} is not an http(s) URL like "
                                  "http://127.0.0.1:8000/v1 (percent-encode ':', '@', '/' in a user name or password, "
                                  "and any non-ASCII character in the path)")
 
@@ -166,8 +167,8 @@ class OpenAIBackend:
             return _Retry(f"HTTP {e.code}", detail, retry_after=e.headers.get("Retry-After"))
         if e.code in FATAL_STATUS:
             raise PairforgeError(self._redact(
-                f"weak_model.openai: {self.url} answered HTTP {e.code}: {detail} (check weak_model.openai.base_url, "
-                "weak_model.model, and the credentials: api_key_env or user:password in base_url)"))
+                f"{self.where}.openai: {self.url} answered HTTP {e.code}: {detail} (check {self.where}.openai.base_url, "
+                f"{self.where}.model, and the credentials: api_key_env or user:password in base_url)"))
         return Completion(text=None, finish_reason="error", tokens=0, error=self._redact(f"HTTP {e.code}: {detail}"))
 
     def _redirected(self, e: urllib.error.HTTPError) -> PairforgeError:
@@ -179,9 +180,9 @@ class OpenAIBackend:
         except ValueError:  # e.g. a broken IPv6 address: shown as it came
             usable = False
         to = f" to {redact_url(where)}" if where else " without a Location"
-        fix = (f"set weak_model.openai.base_url to {redact_url(where.rstrip('/').removesuffix('/chat/completions'))}"
-               if usable else "check weak_model.openai.base_url")
-        return PairforgeError(self._redact(f"weak_model.openai: {self.url} redirects (HTTP {e.code}){to}; redirects "
+        fix = (f"set {self.where}.openai.base_url to {redact_url(where.rstrip('/').removesuffix('/chat/completions'))}"
+               if usable else f"check {self.where}.openai.base_url")
+        return PairforgeError(self._redact(f"{self.where}.openai: {self.url} redirects (HTTP {e.code}){to}; redirects "
                                            f"are not followed (they would take the credentials along): {fix}"))
 
     def _request(self, body: dict, stop: threading.Event) -> Completion:
@@ -216,7 +217,7 @@ class OpenAIBackend:
             log.warning("dropping a row: %s", error)
             return Completion(text=None, finish_reason="error", tokens=0, error=error, drop_reason="malformed_response")
         raise PairforgeError(self._redact(
-            f"weak_model.openai: {self.url} failed after {tries} tries ({out.reason}){said}; "
+            f"{self.where}.openai: {self.url} failed after {tries} tries ({out.reason}){said}; "
             "is the server up? rerun the build to resume"))
 
     def _one(self, messages, seed: int, budget: int, stop: threading.Event, errors: list) -> Completion:

@@ -115,10 +115,17 @@ def csv_as_text(files: list, token: str | None = None) -> dict:
 
     first = files[0]
     remote = isinstance(first, str) and first.startswith("hf://")
-    try:
-        columns = list(pd.read_csv(first, nrows=0, storage_options={"token": token} if remote else None).columns)
+    options = {"token": token} if remote else None
+    try:  # and the header as written: pandas renames a repeated name to name.1, and the loader keeps the first
+        columns = list(pd.read_csv(first, nrows=0, storage_options=options).columns)
+        header = [c for c in pd.read_csv(first, nrows=1, header=None, dtype=str, keep_default_na=False,
+                                         storage_options=options).iloc[0].tolist() if c]
     except Exception:  # an empty or unreadable file: the loader's own error says what is wrong
         return {}
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise DataError(f"{first}: the CSV header names column {twice[0]!r} more than once; rename one (which of "
+                        "them holds the data is not clear)")
     return {"features": datasets.Features({c: datasets.Value("string") for c in columns}), "na_filter": False}
 
 

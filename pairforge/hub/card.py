@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import PairforgeError
+from ..yaml_safe import load_yaml
 from .card_facts import (dataset_info, example, label_base, lineage_facts, size_category, stage_settings, truncation_facts,
                          weak_model_facts)
 from .plots import LENGTHS_PNG
@@ -28,7 +30,11 @@ def split_front_matter(text: str) -> tuple[dict, str]:
     if text.startswith("---"):
         end = text.find("\n---", 3)
         if end >= 0:
-            meta = yaml.safe_load(text[3:end]) or {}
+            try:
+                meta = load_yaml(text[3:end]) or {}
+            except (yaml.YAMLError, ValueError) as e:  # the remote card's metadata: not ours to repair
+                raise PairforgeError(f"README.md: its metadata (the YAML between the --- lines) cannot be read "
+                                     f"({getattr(e, 'problem', None) or e}); fix or remove it, then push again") from None
             return (meta if isinstance(meta, dict) else {}), text[end + 4 :].lstrip("\n")
     return {}, text
 
@@ -46,7 +52,11 @@ def jinja_env():
 def render_card(out_dir, repo_id: str | None = None, existing: str | None = None) -> str:
     out_dir = Path(out_dir)
     stats = json.loads((out_dir / "stats.json").read_text())
-    recipe = yaml.safe_load((out_dir / "recipe.yaml").read_text())
+    try:
+        recipe = load_yaml((out_dir / "recipe.yaml").read_text())
+    except (yaml.YAMLError, ValueError) as e:
+        raise PairforgeError(f"{out_dir}/recipe.yaml: not a recipe pairforge wrote ({getattr(e, 'problem', None) or e})"
+                             "; rebuild the folder with pairforge build") from None
     info, configs, sizes = dataset_info(out_dir)
     source_name = stats["source"]["hub"] or label_base(stats["source"]["description"])
     output = recipe.get("output", {})

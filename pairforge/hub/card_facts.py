@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..errors import PairforgeError
+
 SIZE_LABELS = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
                (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T"))
@@ -21,16 +23,27 @@ def size_category(n: int) -> str:
     return "n>1T"
 
 
+def read_parquet(f: Path):
+    """A data file of the build; one that is not Parquet (a corrupt copy whose manifest matches) is an error."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(str(f))
+    except (pa.ArrowException, OSError) as e:
+        raise PairforgeError(f"{f}: not a readable Parquet file ({str(e).splitlines()[0][:200] if str(e) else e}); "
+                             "rebuild the folder with pairforge build") from None
+
+
 def dataset_info(out_dir: Path) -> tuple[dict, list, dict]:
     """(dataset_info block, configs block, split sizes) from the Parquet files. num_bytes is the Arrow
     size (what `datasets` reports), download_size the Parquet files' size."""
     import datasets
-    import pyarrow.parquet as pq
 
     splits, features, data_files, sizes, download = [], None, [], {}, 0
     for f in sorted((out_dir / "data").glob("*.parquet")):
         split = f.name.split("-")[0]
-        table = pq.read_table(str(f))
+        table = read_parquet(f)
         features = features or datasets.Features.from_arrow_schema(table.schema)
         splits.append({"name": split, "num_bytes": table.nbytes, "num_examples": table.num_rows})
         data_files.append({"split": split, "path": f"data/{split}-*"})
@@ -43,9 +56,7 @@ def dataset_info(out_dir: Path) -> tuple[dict, list, dict]:
 
 def example(out_dir: Path) -> dict:
     """The first training pair as {prompt: messages, chosen: text, rejected: text}, whatever the layout."""
-    import pyarrow.parquet as pq
-
-    row = pq.read_table(str(sorted((out_dir / "data").glob("train-*.parquet"))[0])).slice(0, 1).to_pylist()[0]
+    row = read_parquet(sorted((out_dir / "data").glob("train-*.parquet"))[0]).slice(0, 1).to_pylist()[0]
 
     def text(v):
         return v[-1]["content"] if isinstance(v, list) else v

@@ -74,7 +74,8 @@ def hub_error(e, repo_id: str, action: str, secrets=()) -> PairforgeError:
     status = getattr(getattr(e, "response", None), "status_code", None)
     if status == 401:
         return PairforgeError(
-            f"the Hub rejected the token while trying to {action} (401): set HF_TOKEN, run `hf auth login`, or pass --token")
+            f"the Hub rejected the token while trying to {action} {repo_id} (401): set HF_TOKEN, run `hf auth login`, "
+            "or pass --token")
     if status == 403:
         return PairforgeError(
             f"no write access to {repo_id} (403): use a token with the write role for that namespace, or push to your own")
@@ -85,7 +86,7 @@ def hub_error(e, repo_id: str, action: str, secrets=()) -> PairforgeError:
     if status == 412:
         return PairforgeError(f"{repo_id} changed while pushing (412): run the push again")
     if status and status >= 500:
-        return PairforgeError(f"the Hub answered {status} while trying to {action}: retry later")
+        return PairforgeError(f"the Hub answered {status} while trying to {action} {repo_id}: retry later")
     return PairforgeError(f"could not {action} {repo_id}: {first_line(e, secrets)}")
 
 

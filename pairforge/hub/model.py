@@ -11,7 +11,7 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    from ..lineage import record_hub_id
+    from ..lineage import public_name, record_hub_id
     from .card import jinja_env
 
     lineage = record_hub_id(out, cfg.push_to_hub)  # travels with the model: pairforge_lineage.json
@@ -22,7 +22,7 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     try:
         api.create_repo(cfg.push_to_hub, private=cfg.hub_private, exist_ok=True)
         info = api.upload_folder(repo_id=cfg.push_to_hub, folder_path=str(out),
-                                 commit_message=f"pairforge train-ipo on {cfg.dataset}")
+                                 commit_message=f"pairforge train-ipo on {public_name(cfg.dataset)}")
     except HfHubHTTPError as e:
         raise hub_error(e, cfg.push_to_hub, "push the model to", secrets=(token,)) from None
     except network_errors() as e:  # the trained model is saved: say how to upload it later

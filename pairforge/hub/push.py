@@ -71,9 +71,11 @@ def repo_from_recipe(recipe_yaml: bytes, out_dir: Path) -> str:
     """output.repo of a build's recipe.yaml: the push's repo when --repo is not given."""
     import yaml
 
+    from ..yaml_safe import load_yaml
+
     where = f"{out_dir}/recipe.yaml"
     try:
-        data = yaml.safe_load(recipe_yaml.decode())
+        data = load_yaml(recipe_yaml.decode())
     except (yaml.YAMLError, ValueError) as e:  # ValueError: undecodable bytes, an over-long integer
         mark = getattr(e, "problem_mark", None)
         raise PairforgeError(f"{where}{f' line {mark.line + 1}' if mark else ''}: not valid YAML "
@@ -177,6 +179,9 @@ def run_push(out_dir, repo_id: str | None = None, token: str | None = None, priv
     out_dir = Path(out_dir)
     local = _local_files(out_dir)  # the folder is a finished build before its recipe is read
     repo_id = repo_id or repo_from_recipe(local[0]["recipe.yaml"], out_dir)
+    from .published import public_recipe
+
+    local[0]["recipe.yaml"] = public_recipe(local[0]["recipe.yaml"], local[0]["stats.json"])  # no path goes up
     check_repo_id(repo_id)
     token = hub_token(token)  # --token, HF_TOKEN or the saved login, checked before any request
     plan = plan_push(out_dir, local, repo_id, token, revision, offline_ok=dry_run)
@@ -248,4 +253,4 @@ def _dropped(e, api, plan: PushPlan, before: str | None, create_pr: bool) -> Pai
         state = f"the commit landed anyway ({plan.repo_id}@{plan.revision} is now at {now[:12]}); nothing to redo"
     else:
         state = f"nothing was committed ({plan.repo_id}@{plan.revision} is still at {str(before)[:12]}); run the push again"
-    return PairforgeError(f"the connection to the Hub dropped during the push ({what}): {state}")
+    return PairforgeError(f"the connection to the Hub dropped during the push to {plan.repo_id} ({what}): {state}")

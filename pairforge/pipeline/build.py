@@ -56,7 +56,7 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     with stats.timed("load"):
         loaded = load_source(recipe)
     normalise = Normalise.for_source(recipe.source, loaded.column_names, keep_source=recipe.judge.kind == "function")
-    if normalise.unused and not quiet:
+    if normalise.unused:  # a warning, not progress: -q keeps it (and the summary repeats it)
         print(f"warning: source columns {', '.join(normalise.unused)} are not used by the {normalise.fmt} "
               "layout (their text is not in the prompts); map them with source.columns", file=sys.stderr)
     wm = recipe.weak_model
@@ -145,7 +145,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     import pyarrow.compute as pc
 
     from .score_stats import ScoreStats
-    from .writers import IdSplit
+    from .writers import IdSplit, split_ids
 
     stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
     model = public_model_name(plan.model_ref)
@@ -161,7 +161,7 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
         t = run_post(kept, post, stats, excluded, scores)
         picture.add_written(t)
         store.write_finished(i, t)
-        split.add(t["id"].to_pylist())
+        split.add(split_ids(t, plan.recipe.source.turns))
         for k, column in lengths.items():
             column.add(t[k].combine_chunks())
         for r in pc.value_counts(t["rejected_finish_reason"]).to_pylist():
@@ -188,7 +188,7 @@ def write_splits(plan: Plan, store, n_shards: int, split) -> dict:
     import pyarrow.compute as pc
 
     from .output_layouts import prompt_renderer, to_output_table
-    from .writers import SplitWriter
+    from .writers import SplitWriter, split_ids
 
     fmt, render = plan.recipe.output.format, prompt_renderer(plan.recipe.output, plan.model_ref)
     writer = SplitWriter(plan.stage or plan.out)
@@ -196,7 +196,7 @@ def write_splits(plan: Plan, store, n_shards: int, split) -> dict:
         t = store.read_finished(i)
         if not t.num_rows:
             continue
-        is_test = split.is_test(t["id"].to_pylist())
+        is_test = split.is_test(split_ids(t, plan.recipe.source.turns))
         writer.write("train", to_output_table(t.filter(pc.invert(is_test)), fmt, render))
         writer.write("test", to_output_table(t.filter(is_test), fmt, render))
     return writer.close()

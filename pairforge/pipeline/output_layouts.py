@@ -98,14 +98,14 @@ def _intel(table, prompts, chosen, rejected) -> dict:
             "chosen": pa.array(chosen, pa.string()), "rejected": pa.array(rejected, pa.string())}
 
 
-def template_renderer(chat_template: str, special_tokens: dict | None = None) -> Callable[[list], str]:
-    """messages -> the template applied with the generation prompt (transformers' own renderer)."""
-    from transformers.utils.chat_template_utils import render_jinja_template
+def template_renderer(chat_template: str, special_tokens: dict | None = None,
+                      where: str = "output.chat_template") -> Callable[[list], str]:
+    """messages -> the template applied with the generation prompt (transformers' own renderer, in
+    its sandbox); a row the template cannot render is an error naming `where`."""
+    from ..chat_options import render_template
 
     def render(messages: list) -> str:
-        out = render_jinja_template([messages], chat_template=chat_template, add_generation_prompt=True,
-                                    **(special_tokens or {}))
-        return (out[0] if isinstance(out, tuple) else out)[0]
+        return render_template(chat_template, messages, where, **(special_tokens or {}))
 
     return render
 
@@ -128,4 +128,24 @@ def prompt_renderer(output, model_ref) -> Callable[[list], str] | None:
         raise PairforgeError("output.format standard: the weak model's tokenizer has no chat template; "
                              "set output.chat_template (a Jinja template or a file)")
     specials = {k: v for k, v in (tok.special_tokens_map.items() if tok is not None else ()) if isinstance(v, str)}
-    return template_renderer(template, specials)
+    where = "output.chat_template" if output.chat_template else "the weak model's chat template"
+    render, bos = template_renderer(template, specials, where), _added_bos(tok)
+    if not bos:
+        return render
+    # TRL tokenises a standard prompt with the tokenizer's special tokens: a template's own BOS would be doubled
+    def without_bos(messages: list) -> str:
+        text = render(messages)
+        return text[len(bos):] if text.startswith(bos) else text
+
+    return without_bos
+
+
+def _added_bos(tok) -> str | None:
+    """The BOS text a tokenizer puts before any text it encodes by itself (Llama's <s>), else None."""
+    bos, bos_id = getattr(tok, "bos_token", None), getattr(tok, "bos_token_id", None)
+    if tok is None or not bos or bos_id is None:
+        return None
+    try:
+        return bos if tok("a").input_ids[:1] == [bos_id] else None
+    except Exception:  # noqa: BLE001 — a tokenizer that cannot encode here: leave the prompt as rendered
+        return None

@@ -59,7 +59,11 @@ def lock_output(out: Path):
     """An exclusive flock on out/.pairforge.lock for the block; refused at once if another holds it."""
     import fcntl
 
-    fh = open(out / LOCK, "a+")
+    try:
+        fh = open(out / LOCK, "a+")
+    except OSError as e:  # a folder (or anything not a file) in its place, a read-only output.dir
+        raise PairforgeError(f"output.dir {out}: cannot open its lock file {LOCK} ({e.strerror or type(e).__name__}); "
+                             f"remove whatever is at {out / LOCK} (pairforge makes it), or set another output.dir") from None
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:

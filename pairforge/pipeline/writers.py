@@ -22,6 +22,21 @@ def split_keys(ids, seed: int):
     return np.frombuffer(digest, dtype=">u8").astype(np.uint64)
 
 
+def split_ids(table, turns: str) -> list[str]:
+    """What the split is decided by, per row: the pair's id (all samples of a prompt share it); with
+    `source.turns: each`, the conversation's opening (everything up to its first user turn), which
+    every pair cut from one conversation shares: one conversation's turns never straddle the splits
+    (a test answer would be history in a train prompt)."""
+    if turns != "each":
+        return table["id"].to_pylist()
+    keys = []
+    for prompt in table["prompt"].to_pylist():
+        first = next((i for i, m in enumerate(prompt) if m["role"] == "user"), len(prompt) - 1)
+        opening = json.dumps([[m["role"], m["content"]] for m in prompt[:first + 1]], ensure_ascii=False)
+        keys.append("conversation:" + hashlib.sha256(opening.encode()).hexdigest())
+    return keys
+
+
 class IdSplit:
     """Deterministic split by id: the same ids give the same test set, whatever their order or shards.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..io import atomic_write_json
+from ..redact import redact_setting
 
 STATE = "spin.json"
 
@@ -40,16 +41,25 @@ def _settings(plan: SpinPlan) -> dict:
         f = Path(path) if path else None
         return hashlib.sha256(f.read_bytes()).hexdigest()[:16] if f and f.is_file() else None
 
-    return {"recipe_sha256": digest(plan.recipe), "build_overrides": list(plan.build_overrides),
+    # spin.json never holds a credential: a password in a base_url or a token is no setting (it changes no result)
+    return {"recipe_sha256": digest(plan.recipe), "build_overrides": [redact_setting(o) for o in plan.build_overrides],
             "train_config": plan.train_config, "train_config_sha256": digest(plan.train_config),
-            "train_overrides": list(plan.train_overrides)}
+            "train_overrides": [redact_setting(o) for o in plan.train_overrides]}
 
 
 def _state(plan: SpinPlan) -> dict:
     f = plan.out / STATE
     if not f.is_file():
         return {"model": plan.model, "recipe": plan.recipe, "settings": _settings(plan), "done": []}
-    state = json.loads(f.read_text())
+    try:
+        state = json.loads(f.read_text())
+    except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8
+        raise PairforgeError(f"{f}: cannot read the loop's state ({type(e).__name__}); remove it to start the loop "
+                             "over, or use another --output-dir") from None
+    if not isinstance(state, dict) or not isinstance(state.get("done"), list) or \
+            not all(isinstance(d, str) for d in state["done"]):
+        raise PairforgeError(f"{f} is not a pairforge spin state (an object with a 'done' list); remove it to start "
+                             "the loop over, or use another --output-dir")
     if state.get("model") != plan.model or state.get("recipe") != plan.recipe:
         raise PairforgeError(f"{plan.out} holds a spin loop from model {state.get('model')!r} and recipe "
                              f"{state.get('recipe')!r}; use another --output-dir")
@@ -86,7 +96,12 @@ def _train(plan: SpinPlan, model: str, pairs: Path, out: Path) -> dict:
 
 def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
     """Run (or resume) the loop; returns one summary per iteration."""
-    plan.out.mkdir(parents=True, exist_ok=True)
+    if plan.out.exists() and not plan.out.is_dir():
+        raise PairforgeError(f"--output-dir {plan.out} is a file; give a folder (one folder per iteration goes there)")
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PairforgeError(f"--output-dir {plan.out}: cannot create the folder ({e.strerror})") from None
     state = _state(plan)
     model, rows = plan.model, []
     for i in range(1, plan.iterations + 1):

@@ -126,6 +126,9 @@ def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> T
         if k in dpo_types and k not in own:  # pairforge's own push_to_hub (a repo id) wins over TRL's bool
             cfg.dpo[k] = _dpo_value(k, v, dpo_types[k])
     _validate(cfg)
+    from .checks import check_files
+
+    check_files(cfg)  # a missing deepspeed file is named before DPOConfig asks for the deepspeed package
     dpo_config(cfg, use_cpu=True, bf16=False, precompute=False)  # DPOConfig's own checks, before any data or model
     return cfg
 
@@ -166,9 +169,14 @@ def dpo_config(cfg: TrainConfig, use_cpu: bool, bf16: bool, precompute: bool):
     from trl import DPOConfig
 
     kwargs = {**cfg.dpo, "use_cpu": use_cpu, "bf16": bf16, "precompute_ref_log_probs": precompute}
+    kwargs.pop("hub_token", None)  # pairforge pushes (with it, where --token is not given); TRL never sees it
     kwargs["output_dir"] = str(kwargs["output_dir"])
     try:
         return DPOConfig(**kwargs)
+    except ImportError as e:  # a field that needs a package not installed here (deepspeed)
+        named = next((k for k in kwargs if kwargs[k] and k in str(e)), "DPOConfig")
+        raise RecipeError(f"{named}: needs a package that is not installed "
+                          f"({str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__})") from None
     except (ValueError, TypeError) as e:
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RecipeError(f"{_blame(kwargs, text) or 'DPOConfig'}: {text}") from None

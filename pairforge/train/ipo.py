@@ -16,14 +16,15 @@ from pathlib import Path
 
 from ..errors import DataError, PairforgeError
 from ..lineage import LINEAGE_FILE, model_lineage, write_model_lineage
+from .checks import check_lora_targets
 from .config import TrainConfig, dpo_config
 
 
 def load_preference_dataset(name: str, revision: str | None = None, token: str | None = None):
-    """A DatasetDict from a build folder or a Hub dataset id, and the dataset's own lineage."""
+    """(a DatasetDict from a build folder or a Hub dataset id, the dataset's own lineage, its Hub commit or None)."""
     from ..data.load import load_hub, load_local
 
-    path = Path(name)
+    path, commit = Path(name), None
     try:
         if path.is_dir():
             from ..pipeline.publish import MANIFEST, verify
@@ -32,16 +33,20 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
                 verify(path)
             dd = load_local(path, None, "dataset")
             stats = path / "stats.json"
-            lineage = json.loads(stats.read_text()).get("lineage") if stats.is_file() else None
+            facts = json.loads(stats.read_text()) if stats.is_file() else None
+            lineage = facts.get("lineage") if isinstance(facts, dict) else None
         elif path.is_absolute() or name.startswith(".") or name.count("/") > 1:
             raise DataError(f"dataset: {name}: no such folder")
         else:
-            dd = load_hub(name, "dataset", revision=revision, token=token)
-            lineage = _hub_lineage(name, revision, token)
+            commit = _hub_commit(name, revision, token)  # lineage records the commit trained on, not a branch
+            dd = load_hub(name, "dataset", revision=commit or revision, token=token)
+            lineage = _hub_lineage(name, commit or revision, token)
     except DataError as e:
         raise PairforgeError(f"dataset: cannot load {name!r}: {str(e).removeprefix('dataset: ')}") from None
+    except ValueError as e:  # a stats.json that is not JSON
+        raise PairforgeError(f"dataset: {name!r}: its stats.json is not JSON ({type(e).__name__}); rebuild it") from None
     _check_layout(name, set(dd["train"].column_names) if "train" in dd else None)
-    return dd, lineage
+    return dd, lineage, commit
 
 
 def _check_layout(name: str, columns: set | None) -> None:
@@ -58,6 +63,16 @@ def _check_layout(name: str, columns: set | None) -> None:
     raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
 
 
+def _hub_commit(name, revision, token) -> str | None:
+    """The commit sha a Hub dataset's revision points at (None where it cannot be read: load_hub says why)."""
+    from huggingface_hub import HfApi
+
+    try:
+        return HfApi(token=token).dataset_info(name, revision=revision, files_metadata=False).sha
+    except Exception:  # noqa: BLE001 — the load that follows reports the problem
+        return None
+
+
 def _hub_lineage(name, revision, token):
     from huggingface_hub import hf_hub_download
 
@@ -69,12 +84,14 @@ def _hub_lineage(name, revision, token):
         return None
 
 
-def _load_model(name: str, dtype):
+def _load_model(name: str, dtype, check=None):
     from transformers import AutoModelForCausalLM
 
     from ..weights import materialise, resolve_model
 
     path, _ = materialise(resolve_model(name))
+    if check:
+        check(path)  # before the weights load
     try:
         return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as e:  # a Hub id that does not exist or cannot be reached, a folder without a model
@@ -106,14 +123,12 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     from .preference_eval import preference_metrics, sequence_logps
 
     t0 = time.perf_counter()
-    check_output_dir(Path(cfg.output_dir))  # before any work: the finished run replaces the folder
-    dd, ds_lineage = load_preference_dataset(cfg.dataset, cfg.dataset_revision, token)
-    eval_ds = dd[cfg.eval_split] if cfg.eval_split and cfg.eval_split in dd else None
+    dd, ds_lineage, commit, eval_ds, evaluates = _prepare(cfg, token)
     cuda = torch.cuda.is_available()
     use_cpu = (not cuda) if cfg.use_cpu is None else cfg.use_cpu
     bf16 = (cuda and not use_cpu) if cfg.bf16 is None else cfg.bf16
     device, dtype = ("cuda" if cuda and not use_cpu else "cpu"), (torch.bfloat16 if bf16 else torch.float32)
-    model_path, model = _load_model(cfg.model, dtype)
+    model_path, model = _load_model(cfg.model, dtype, lambda path: check_lora_targets(cfg, path))
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -126,7 +141,8 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
         before = preference_metrics(ref_logps, ref_logps, cfg.beta) if ref_model is None else \
             _preference(model, tok, eval_rows, ref_logps, cfg, device)
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16, precompute_ref(cfg)),
-                         train_dataset=dd["train"], processing_class=tok, peft_config=_peft_config(cfg.lora))
+                         train_dataset=dd["train"], eval_dataset=eval_ds if evaluates else None, processing_class=tok,
+                         peft_config=_peft_config(cfg.lora))
     t_train = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # TRL prints log dicts; stdout is for the summary
         result = trainer.train()
@@ -141,7 +157,8 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
         "train_seconds": round(train_seconds, 2),
         "seconds_per_step": round(train_seconds / max(1, trainer.state.global_step), 4),
         "preference_before": before, "preference_after": after,
-        "lineage": model_lineage(ds_lineage, cfg.dataset, cfg.dataset_revision, cfg.model, cfg.loss_type[0], cfg.beta),
+        "lineage": model_lineage(ds_lineage, cfg.dataset, commit or cfg.dataset_revision, cfg.model, cfg.loss_type[0],
+                                 cfg.beta),
     }
     _save(trained, tok, trainer.state.log_history, summary, cfg)
     summary["total_seconds"] = round(time.perf_counter() - t0, 2)
@@ -150,6 +167,18 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
 
         summary["hub"] = push_model(Path(cfg.output_dir), cfg, summary, token)
     return summary
+
+
+def _prepare(cfg: TrainConfig, token):
+    """Everything checked before a model loads: the config, the output folder, the dataset and its
+    evaluation split. Returns (dataset dict, its lineage, its Hub commit or None, eval split, evaluates)."""
+    from .checks import check_config, check_eval
+
+    check_output_dir(Path(cfg.output_dir))  # before any work: the finished run replaces the folder
+    check_config(cfg)
+    dd, lineage, commit = load_preference_dataset(cfg.dataset, cfg.dataset_revision, token)
+    eval_ds = dd[cfg.eval_split] if cfg.eval_split and cfg.eval_split in dd else None
+    return dd, lineage, commit, eval_ds, check_eval(cfg, eval_ds is not None, list(dd))
 
 
 def precompute_ref(cfg: TrainConfig) -> bool:
@@ -162,6 +191,7 @@ def precompute_ref(cfg: TrainConfig) -> bool:
 
 def check_output_dir(out: Path) -> None:
     """output_dir must be new, empty, or an earlier train-ipo result: a finished run replaces it whole."""
+    sweep(out)
     if out.exists() and not out.is_dir():
         raise PairforgeError(f"output_dir {out} is a file; give a folder with --output-dir")
     if out.is_dir() and any(out.iterdir()) and not any((out / f).is_file() for f in ("train_summary.json", LINEAGE_FILE)):
@@ -169,11 +199,29 @@ def check_output_dir(out: Path) -> None:
                              "run replaces the whole folder; give a new or empty folder with --output-dir")
 
 
+def sweep(out: Path) -> None:
+    """What a run killed while saving left beside output_dir: its partial copy goes; an earlier result
+    that had stepped aside (the kill came between the two renames) goes back."""
+    import shutil
+
+    out = Path(os.path.abspath(out))
+    if not out.parent.is_dir():
+        return
+    for stale in sorted(out.parent.glob(f".{out.name}.*-*")):
+        kind = stale.name[len(out.name) + 2:].split("-", 1)[0]
+        if kind == "replaced" and not out.exists() and stale.is_dir():
+            os.replace(stale, out)
+        elif kind in ("partial", "replaced", "probe") and stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
     """Write the model into a temporary sibling folder and rename it into place when complete: a
     run killed while saving leaves output_dir as it was (an earlier result, or nothing)."""
     import shutil
     import tempfile
+
+    from .published import masked_config, public_summary
 
     out = Path(os.path.abspath(cfg.output_dir))  # "." too has a parent to stage in
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -183,11 +231,11 @@ def _save(trained, tok, history, summary: dict, cfg: TrainConfig) -> None:
         tok.save_pretrained(tmp)
         write_model_lineage(tmp, summary["lineage"])
         (tmp / "log_history.json").write_text(json.dumps(history, indent=2) + "\n")
-        summary.update({"output_dir": str(Path(cfg.output_dir)), "config": cfg.to_dict()})
+        summary.update({"output_dir": str(Path(cfg.output_dir)), "config": masked_config(cfg.to_dict())})
         (tmp / "preference_eval.json").write_text(json.dumps(
             {"before": summary["preference_before"], "after": summary["preference_after"],
              "pairs": summary["eval_pairs"], "split": cfg.eval_split}, indent=2) + "\n")
-        (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "train_summary.json").write_text(json.dumps(public_summary(summary), indent=2) + "\n")  # pushed too
         old = out.parent / f".{out.name}.replaced-{tmp.name.rsplit('-', 1)[-1]}"
         if out.exists():
             os.replace(out, old)  # the earlier result (or an empty folder) steps aside...
