@@ -111,6 +111,7 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
     input of every unfinished shard. Returns (number of shards, unfinished shard indices)."""
     import pyarrow as pa
 
+    from .spill import counted, run_two_pass
     stages = [plan.normalise, *pre_generation_stages(plan.recipe)]
     plan.stats.register([s.name for s in stages])
     size = plan.recipe.generation.shard_size
@@ -127,9 +128,8 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
                 pending.append(n_shards)
             n_shards += 1
 
-    for batch in plan.loaded.batches(READ_BATCH):
-        plan.stats.rows_read += batch.num_rows
-        table = run_stages(batch, stages, plan.stats, excluded)
+    for table in run_two_pass(counted(plan.loaded.batches(READ_BATCH), plan.stats), stages, plan.stats, excluded,
+                              store.work):
         if table.num_rows:
             buffer.append(table)
             buffered += table.num_rows

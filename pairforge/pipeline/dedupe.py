@@ -9,10 +9,6 @@ from ..recipe import NearDedupeConfig
 from .stage import split_by_reason
 from .text import dedupe_texts, normalised, shingles
 
-_ROW_BITS = 2**32 - 1  # NearDedupe's index: the low 32 bits of an entry are the row id
-_KEY_BITS = 2**64 - 2**32  # and the high 32 bits the band key's
-
-
 class ExactDedupe:
     """Drop a row whose normalised prompt was seen before; the first in source order stays.
 
@@ -66,11 +62,16 @@ class ExactDedupe:
 class NearDedupe:
     """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
 
-    The LSH index is compact: per kept row and band, one uint64 holding the band key's high 32
-    bits and the row id, in sorted NumPy segments (merged as they accumulate), plus a 1-byte-per-permutation copy of the
-    signature (b-bit minwise hashing) to verify candidates against the threshold. Band matches
-    only propose candidates, so a loose band setting keeps recall high without false drops.
-    Queries are vectorised per batch; Python only loops over rows that have candidates.
+    A whole-source stage (spill.run_two_pass): `observe` signs every row and spills, per row and
+    band, a (band key, row) record to disk buckets (spill.Buckets, datatrove's layout) and a
+    1-byte-per-permutation copy of the signature (b-bit minwise hashing) to a file; `resolve` reads
+    one bucket at a time, pairs the rows that share a band key, verifies each pair against the
+    threshold (band matches only propose candidates, so a loose band setting keeps recall high
+    without false drops) and drops, in row order, a row similar to an earlier row that was kept;
+    `__call__` then hands back the observed rows in order, each with its decision. Memory is one
+    bucket and the similar pairs, not the index: the same removals as an in-memory index (the first
+    row of a group stays, a row near only a dropped row stays), at any number of rows.
+    Called on a table it has not observed, it observes and resolves that table first (a one-off call).
     """
 
     name = "dedupe_near"
@@ -82,11 +83,11 @@ class NearDedupe:
         self.threshold, self.num_perm, self.bands = cfg.threshold, cfg.num_perm, cfg.bands
         self.shingle, self.seed = cfg.shingle, cfg.seed
         self.rows_per_band = self.num_perm // self.bands
-        self.sigs = np.zeros((1024, self.num_perm), dtype=np.uint8)
-        self.n = 0
-        self.segments: list = []  # sorted uint64: band key's high 32 bits | row id
+        self.spill_dir, self._tmp, self._buckets, self._sigs = None, None, None, None
+        self.n = self.served = self.resolved = 0  # rows observed, handed back, decided
+        self.drops = np.zeros(0, dtype=np.int64)  # observed rows it drops, ascending
 
-    # -------------------------------------------------------------- index
+    # -------------------------------------------------------------- first pass
     def _band_keys(self, digests):
         import numpy as np
 
@@ -97,40 +98,6 @@ class NearDedupe:
             for j in range(self.rows_per_band):
                 h = (h ^ d[:, :, j]) * np.uint64(0x100000001B3)
         return h  # (rows, bands)
-
-    def _add_segment(self, keys, rows) -> None:
-        """One sorted uint64 per (band key, row): the key's high 32 bits and the row id below."""
-        import numpy as np
-
-        if self.n >= 2**32:
-            raise ValueError("near-dedupe index holds at most 2**32 rows")
-        self.segments.append(np.sort((keys & np.uint64(_KEY_BITS)) | rows.astype(np.uint64)))
-        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
-            b, a = self.segments.pop(), self.segments.pop()
-            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
-
-    def _existing_candidates(self, keys):
-        """{batch row: set of kept row ids sharing a band key's high 32 bits} from the index (a
-        wider net than the whole key: candidates are verified against the threshold)."""
-        import numpy as np
-
-        flat = keys.reshape(-1) & np.uint64(_KEY_BITS)
-        owner = np.repeat(np.arange(len(keys)), self.bands)
-        found: dict[int, set] = {}
-        for seg in self.segments:
-            pos = np.minimum(np.searchsorted(seg, flat), len(seg) - 1)  # the lowest row id first
-            hit = (seg[pos] & np.uint64(_KEY_BITS)) == flat
-            rows = (seg[pos[hit]] & np.uint64(_ROW_BITS)).astype(np.int64)
-            for o, r in zip(owner[hit].tolist(), rows.tolist()):
-                found.setdefault(o, set()).add(r)
-        return found
-
-    def _similar(self, digest, candidates) -> bool:
-        import numpy as np
-
-        match = (self.sigs[np.fromiter(candidates, dtype=np.int64)] == digest).mean(axis=1)
-        jaccard = (match - 1 / 256) / (1 - 1 / 256)  # bytes match by chance 1 time in 256
-        return bool((jaccard >= self.threshold).any())
 
     def _digests(self, texts):
         import numpy as np
@@ -143,56 +110,55 @@ class NearDedupe:
             digests[i] = mh.digest()
         return digests
 
-    def _batch_candidates(self, keys):
-        """{batch row: set of earlier batch rows sharing a band key}."""
+    def _open(self) -> None:
+        import tempfile
+        from pathlib import Path
+
+        from .spill import Buckets
+
+        if self._buckets is None:
+            if self.spill_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="pairforge-neardup-")
+            folder = Path(self.spill_dir or self._tmp.name) / "neardup"
+            self._buckets = Buckets(folder / "buckets")
+            self._sigs = open(folder / "sigs.bin", "wb")
+
+    def observe(self, table) -> None:
+        """First pass: sign the next rows and spill their band keys and signatures."""
         import numpy as np
 
-        in_batch: dict[int, set] = {}
-        flat = keys.reshape(-1)
-        order = np.argsort(flat, kind="stable")
-        sorted_keys = flat[order]
-        dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
-        for pos in dup.tolist():
-            first = pos
-            while first > 0 and sorted_keys[first - 1] == sorted_keys[pos]:
-                first -= 1
-            later, earlier = int(order[pos]) // self.bands, int(order[first]) // self.bands
-            if later != earlier:
-                in_batch.setdefault(later, set()).add(earlier)
-        return in_batch
+        self._open()
+        if not table.num_rows:
+            return
+        if self.n + table.num_rows > 2**32:
+            raise ValueError("near-dedupe holds at most 2**32 rows")
+        digests = self._digests(normalised(dedupe_texts(table, self.key)).to_pylist())
+        rows = np.arange(self.n, self.n + len(digests), dtype=np.uint32)
+        self._buckets.add(self._band_keys(digests).reshape(-1), np.repeat(rows, self.bands))
+        self._sigs.write(digests.astype(np.uint8).tobytes())
+        self.n += len(digests)
 
-    def _reserve(self, rows: int) -> None:
-        import numpy as np
+    # -------------------------------------------------------------- decisions
+    def resolve(self) -> None:
+        """Decide every row observed so far (rows decided before get the same decisions again)."""
+        from .neardup_pairs import candidate_pairs, keep_first, similar_pairs
 
-        need = max(self.n + rows, 1)
-        if need > len(self.sigs):
-            grown = np.zeros((max(need, 2 * len(self.sigs)), self.num_perm), dtype=np.uint8)
-            grown[: self.n] = self.sigs[: self.n]
-            self.sigs = grown
+        self._open()
+        self._sigs.flush()
+        pairs = candidate_pairs(self._buckets)
+        similar = similar_pairs(pairs, self._sigs.name, self.num_perm, self.threshold)
+        self.drops, self.resolved = keep_first(similar), self.n
 
     def __call__(self, table):
         import numpy as np
 
-        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
-        digests = self._digests(texts)
-        keys = self._band_keys(digests)
-        small = digests.astype(np.uint8)
-        found = self._existing_candidates(keys)
-        in_batch = self._batch_candidates(keys)
-        self._reserve(len(texts))
-        kept_rows, kept_ids, reasons, batch_id = [], [], [], {}
-        for i in range(len(texts)):
-            cands = set(found.get(i, ()))
-            cands.update(batch_id[j] for j in in_batch.get(i, ()) if j in batch_id)
-            if cands and self._similar(small[i], cands):
-                reasons.append("near_duplicate_prompt")
-                continue
-            reasons.append(None)
-            batch_id[i] = self.n
-            self.sigs[self.n] = small[i]
-            kept_rows.append(i)
-            kept_ids.append(self.n)
-            self.n += 1
-        if kept_rows:
-            self._add_segment(keys[kept_rows].reshape(-1), np.repeat(np.asarray(kept_ids, dtype=np.int64), self.bands))
-        return split_by_reason(table, reasons)
+        if self.served == self.n:  # nothing observed waits: a one-off call on this table
+            self.observe(table)
+            self.resolve()
+        if self.served + table.num_rows > self.resolved:
+            raise ValueError(f"{self.name}: {table.num_rows} rows handed in, {self.resolved - self.served} observed")
+        ids = np.arange(self.served, self.served + table.num_rows)
+        pos = np.minimum(np.searchsorted(self.drops, ids), max(len(self.drops) - 1, 0))
+        drop = self.drops[pos] == ids if len(self.drops) else np.zeros(len(ids), dtype=bool)
+        self.served += table.num_rows
+        return split_by_reason(table, [("near_duplicate_prompt" if d else None) for d in drop.tolist()])
