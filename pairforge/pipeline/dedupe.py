@@ -6,60 +6,44 @@ questions under one shared system prompt are not duplicates."""
 from __future__ import annotations
 
 from ..recipe import NearDedupeConfig
-from .stage import split_by_reason
+from .spill import WholeSource
 from .text import dedupe_texts, normalised, shingles
 
-class ExactDedupe:
+
+class ExactDedupe(WholeSource):
     """Drop a row whose normalised prompt was seen before; the first in source order stays.
 
-    Seen prompts are kept as their 64-bit Python hash in sorted NumPy segments, merged as they
-    accumulate (8 bytes per distinct prompt, no Python set); a batch is checked in NumPy."""
+    A whole-source stage (spill.WholeSource): each row's 64-bit Python hash of its normalised
+    prompt goes to disk buckets with its row number; a bucket at a time is sorted, and every row
+    after the first of a hash is dropped. Memory is a bucket, not the seen hashes."""
 
-    name = "dedupe_exact"
+    name, reason = "dedupe_exact", "duplicate_prompt"
 
     def __init__(self, key: str = "user_turns"):
-        self.key = key
-        self.segments: list = []  # sorted int64 hashes, each segment at most half the one before
+        super().__init__()
+        self.key, self._buckets = key, None
 
-    def _seen(self, hashes):
+    def _observe(self, table, first_row: int) -> None:
         import numpy as np
 
-        seen = np.zeros(len(hashes), dtype=bool)
-        for seg in self.segments:
-            pos = np.minimum(np.searchsorted(seg, hashes), len(seg) - 1)
-            seen |= seg[pos] == hashes
-        return seen
+        from .spill import Buckets
 
-    def _add(self, new) -> None:
-        import numpy as np
-
-        self.segments.append(new)
-        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
-            b, a = self.segments.pop(), self.segments.pop()
-            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
-
-    def __call__(self, table):
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+        self._buckets = self._buckets or Buckets(self.folder() / "buckets")
         texts = normalised(dedupe_texts(table, self.key)).to_pylist()
         hashes = np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts))
-        order = np.argsort(hashes, kind="stable")  # equal hashes: the earliest row first
-        ordered = hashes[order]
-        first = np.ones(len(hashes), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        dup = np.ones(len(hashes), dtype=bool)
-        dup[order[first]] = False
-        dup |= self._seen(hashes)
-        new = ordered[first & ~dup[order]]
-        if len(new):
-            self._add(new)
-        reasons = pc.if_else(pa.array(dup), pa.scalar("duplicate_prompt"), pa.scalar(None, pa.string()))
-        return split_by_reason(table, reasons)
+        self._buckets.add(hashes.view(np.uint64), np.arange(first_row, first_row + len(texts), dtype=np.uint32))
+
+    def _decide(self, absent):
+        import numpy as np
+
+        drops = [np.zeros(0, dtype=np.int64)]
+        for rec in self._buckets or ():
+            rec = rec[np.argsort(rec["key"], kind="stable")]  # stable: the first row of a hash first
+            drops.append(rec["row"][1:][rec["key"][1:] == rec["key"][:-1]].astype(np.int64))
+        return np.sort(np.concatenate(drops))
 
 
-class NearDedupe:
+class NearDedupe(WholeSource):
     """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
 
     A whole-source stage (spill.run_two_pass): `observe` signs every row and spills, per row and
@@ -74,18 +58,15 @@ class NearDedupe:
     Called on a table it has not observed, it observes and resolves that table first (a one-off call).
     """
 
-    name = "dedupe_near"
+    name, reason = "dedupe_near", "near_duplicate_prompt"
 
     def __init__(self, cfg: NearDedupeConfig, key: str = "user_turns"):
-        import numpy as np
-
+        super().__init__()
         self.key = key
         self.threshold, self.num_perm, self.bands = cfg.threshold, cfg.num_perm, cfg.bands
         self.shingle, self.seed = cfg.shingle, cfg.seed
         self.rows_per_band = self.num_perm // self.bands
-        self.spill_dir, self._tmp, self._buckets, self._sigs = None, None, None, None
-        self.n = self.served = self.resolved = 0  # rows observed, handed back, decided
-        self.drops = np.zeros(0, dtype=np.int64)  # observed rows it drops, ascending
+        self._buckets, self._sigs = None, None
 
     # -------------------------------------------------------------- first pass
     def _band_keys(self, digests):
@@ -110,55 +91,33 @@ class NearDedupe:
             digests[i] = mh.digest()
         return digests
 
-    def _open(self) -> None:
-        import tempfile
-        from pathlib import Path
+    def _observe(self, table, first_row: int) -> None:
+        """First pass: sign the rows and spill their band keys and signatures."""
+        import numpy as np
 
         from .spill import Buckets
 
         if self._buckets is None:
-            if self.spill_dir is None:
-                self._tmp = tempfile.TemporaryDirectory(prefix="pairforge-neardup-")
-            folder = Path(self.spill_dir or self._tmp.name) / "neardup"
-            self._buckets = Buckets(folder / "buckets")
-            self._sigs = open(folder / "sigs.bin", "wb")
-
-    def observe(self, table) -> None:
-        """First pass: sign the next rows and spill their band keys and signatures."""
-        import numpy as np
-
-        self._open()
+            self._buckets = Buckets(self.folder() / "buckets")
+            self._sigs = open(self.folder() / "sigs.bin", "wb")
         if not table.num_rows:
             return
-        if self.n + table.num_rows > 2**32:
-            raise ValueError("near-dedupe holds at most 2**32 rows")
         digests = self._digests(normalised(dedupe_texts(table, self.key)).to_pylist())
-        rows = np.arange(self.n, self.n + len(digests), dtype=np.uint32)
+        rows = np.arange(first_row, first_row + len(digests), dtype=np.uint32)
         self._buckets.add(self._band_keys(digests).reshape(-1), np.repeat(rows, self.bands))
         self._sigs.write(digests.astype(np.uint8).tobytes())
-        self.n += len(digests)
 
-    # -------------------------------------------------------------- decisions
-    def resolve(self) -> None:
-        """Decide every row observed so far (rows decided before get the same decisions again)."""
-        from .neardup_pairs import candidate_pairs, keep_first, similar_pairs
-
-        self._open()
-        self._sigs.flush()
-        pairs = candidate_pairs(self._buckets)
-        similar = similar_pairs(pairs, self._sigs.name, self.num_perm, self.threshold)
-        self.drops, self.resolved = keep_first(similar), self.n
-
-    def __call__(self, table):
+    def _decide(self, absent):
+        """Candidate pairs (sharing a band key; none with an absent row), verified, then keep-first."""
         import numpy as np
 
-        if self.served == self.n:  # nothing observed waits: a one-off call on this table
-            self.observe(table)
-            self.resolve()
-        if self.served + table.num_rows > self.resolved:
-            raise ValueError(f"{self.name}: {table.num_rows} rows handed in, {self.resolved - self.served} observed")
-        ids = np.arange(self.served, self.served + table.num_rows)
-        pos = np.minimum(np.searchsorted(self.drops, ids), max(len(self.drops) - 1, 0))
-        drop = self.drops[pos] == ids if len(self.drops) else np.zeros(len(ids), dtype=bool)
-        self.served += table.num_rows
-        return split_by_reason(table, [("near_duplicate_prompt" if d else None) for d in drop.tolist()])
+        from .neardup_pairs import candidate_pairs, keep_first, similar_pairs
+
+        if self._buckets is None:
+            return np.zeros(0, dtype=np.int64)
+        self._sigs.flush()
+        pairs = candidate_pairs(self._buckets)
+        if len(absent):
+            low, high = (pairs & np.uint64(2**32 - 1)).astype(np.int64), (pairs >> np.uint64(32)).astype(np.int64)
+            pairs = pairs[~(np.isin(low, absent) | np.isin(high, absent))]
+        return keep_first(similar_pairs(pairs, self._sigs.name, self.num_perm, self.threshold))

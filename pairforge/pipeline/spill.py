@@ -1,10 +1,12 @@
-"""Disk-backed pieces for stages that see the whole source before deciding (near-dedupe).
+"""Disk-backed pieces for stages that see the whole source before deciding (exact and near dedupe).
 
 `Buckets`: records appended to one file per bucket of their key's top bits (datatrove's MinHash
-buckets), so a bucket is read and sorted alone: memory is a bucket, not the index. `run_two_pass`:
-runs the pre-generation stages with such a stage in them: first pass, the stages before it and its
-`observe` (the rows kept so far go to a Parquet file); then its `resolve`; second pass over that file,
-it and the stages after it, each a plain stage (table in, kept and dropped-with-reason out).
+buckets), so a bucket is read and sorted alone: memory is a bucket, not the index. `WholeSource`:
+such a stage's first pass (`observe`), decision (`resolve`) and second pass (`__call__`, a plain
+stage: table in, kept and dropped-with-reason out). `run_two_pass` runs the pre-generation stages
+with such stages in them (consecutive): first pass, the stages before them and their `observe` (the
+rows kept so far go to a Parquet file); then each one's `resolve`, a later one not seeing the rows an
+earlier one drops; second pass over that file, them and the stages after them.
 """
 
 from __future__ import annotations
@@ -75,6 +77,63 @@ def read_rows(path: Path, rows, width: int):
     return np.frombuffer(data, dtype=np.uint8).reshape(len(rows), width)
 
 
+class WholeSource:
+    """A stage that decides once it has seen every row: subclasses sign rows in `_observe(table,
+    first_row)` and name the rows to drop in `_decide(absent)` (global row numbers, ascending; the
+    `absent` rows, dropped by an earlier stage, are neither compared nor dropped). Called on a table
+    it has not observed, it observes and decides it first (a one-off call; rows it decided before
+    get the same decisions again, so calls batch by batch drop what one pass would)."""
+
+    name = reason = ""
+
+    def __init__(self):
+        import numpy as np
+
+        self.spill_dir, self._tmp = None, None
+        self.n = self.served = self.resolved = 0  # rows observed, handed back, decided
+        self.global_drops = self.drops = np.zeros(0, dtype=np.int64)  # ascending: all rows, rows handed in
+
+    def folder(self) -> Path:
+        """Where this stage spills (spill_dir, set by run_two_pass, or a temporary folder of its own)."""
+        import tempfile
+
+        if self.spill_dir is None and self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="pairforge-spill-")
+        folder = Path(self.spill_dir or self._tmp.name) / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def observe(self, table) -> None:
+        if self.n + table.num_rows > 2**32:
+            raise ValueError(f"{self.name} holds at most 2**32 rows")
+        self._observe(table, self.n)
+        self.n += table.num_rows
+
+    def resolve(self, absent=None) -> None:
+        import numpy as np
+
+        absent = np.zeros(0, dtype=np.int64) if absent is None else absent
+        self.global_drops = self._decide(absent)
+        self.drops = self.global_drops - np.searchsorted(absent, self.global_drops)  # numbered as handed in
+        self.resolved = self.n - len(absent)
+
+    def __call__(self, table):
+        import numpy as np
+
+        from .stage import split_by_reason
+
+        if self.served == self.resolved == self.n:  # nothing observed waits: a one-off call
+            self.observe(table)
+            self.resolve()
+        if self.served + table.num_rows > self.resolved:
+            raise ValueError(f"{self.name}: {table.num_rows} rows handed in, {self.resolved - self.served} observed")
+        ids = np.arange(self.served, self.served + table.num_rows)
+        pos = np.minimum(np.searchsorted(self.drops, ids), max(len(self.drops) - 1, 0))
+        drop = self.drops[pos] == ids if len(self.drops) else np.zeros(len(ids), dtype=bool)
+        self.served += table.num_rows
+        return split_by_reason(table, [(self.reason if d else None) for d in drop.tolist()])
+
+
 def counted(batches, stats):
     """The source batches, each counted in stats.rows_read as it is read."""
     for batch in batches:
@@ -82,12 +141,12 @@ def counted(batches, stats):
         yield batch
 
 
-def two_pass_at(stages: list) -> int | None:
-    """The index of the stage that must see every row before deciding (it has `observe`), if any."""
-    at = [k for k, s in enumerate(stages) if hasattr(s, "observe")]
-    if len(at) > 1:
-        raise ValueError("at most one stage may see the whole source first")
-    return at[0] if at else None
+def whole_source_at(stages: list) -> list[int]:
+    """The indices of the stages that see the whole source first (consecutive)."""
+    at = [k for k, s in enumerate(stages) if isinstance(s, WholeSource)]
+    if at and at != list(range(at[0], at[-1] + 1)):
+        raise ValueError("stages that see the whole source first must follow one another")
+    return at
 
 
 def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
@@ -95,33 +154,38 @@ def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
     docstring). Without a whole-source stage, one pass: a table per batch."""
     import tempfile
 
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from .stage import run_stages
 
-    at = two_pass_at(stages)
-    if at is None:
+    at = whole_source_at(stages)
+    if not at:
         for batch in batches:
             yield run_stages(batch, stages, stats, excluded)
         return
-    head, barrier, tail = stages[:at], stages[at], stages[at:]
+    head, whole, tail = stages[: at[0]], stages[at[0] : at[-1] + 1], stages[at[0] :]
     with tempfile.TemporaryDirectory(prefix="pairforge-spill-", dir=workdir) as tmp:
         path, writer, table = Path(tmp) / "rows.parquet", None, None
-        barrier.spill_dir = Path(tmp)
         for batch in batches:
             table = run_stages(batch, head, stats, excluded)
-            with stats.timed(barrier.name):
-                barrier.observe(table)
-                if table.num_rows:
-                    writer = writer or pq.ParquetWriter(str(path), table.schema)
-                    writer.write_table(table)
-        if writer is None:  # no row reached it: the later stages still record their (empty) funnel
+            for s in whole:
+                s.spill_dir = Path(tmp)
+                with stats.timed(s.name):
+                    s.observe(table)
+            if table.num_rows:
+                writer = writer or pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        if writer is None:  # no row reached them: the later stages still record their (empty) funnel
             if table is not None:
                 yield run_stages(table, tail, stats, excluded)
             return
         writer.close()
-        with stats.timed(barrier.name):
-            barrier.resolve()
+        absent = np.zeros(0, dtype=np.int64)
+        for s in whole:
+            with stats.timed(s.name):
+                s.resolve(absent)
+            absent = np.union1d(absent, s.global_drops)
         for b in pq.ParquetFile(str(path)).iter_batches(batch_size=SPILL_BATCH):
             yield run_stages(pa.Table.from_batches([b]), tail, stats, excluded)
