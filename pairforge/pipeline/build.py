@@ -270,7 +270,7 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
             "shards_resumed": n_shards - len(pending),
             "prompts_sent": sum(infos[i]["prompts_sent"] for i in pending),  # this run
             "prompts_sent_all_runs": sum(i["prompts_sent"] for i in infos),
-            "tokens_generated": sum(i["tokens_generated"] for i in infos),
+            **{k: sum(i.get(k, 0) for i in infos) for k in ("tokens_generated", "continued", "tokens_continued")},
             "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
             "executor": executor,
         },
