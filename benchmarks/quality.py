@@ -2,18 +2,23 @@
 
     python benchmarks/quality.py                 # 1M rows (a few minutes on 2 cores)
     python benchmarks/quality.py --rows 100000   # quicker
+    python benchmarks/quality.py --rows 10000000 # + a streamed 10M-row run (peak RSS stays flat)
 
 Reports, measured in the same run:
 - rows/s of the filters (pre + post) plus exact dedupe, streaming over Arrow batches;
 - near-dup throughput of pairforge's rensa stage vs the same MinHash-LSH with datasketch, as a ratio;
-- precision and recall of the near-dup stage on the planted near-duplicates;
-- peak RSS of a full streaming pass at 100k and at the full size (each in a fresh subprocess).
+- precision and recall of the near-dup stage on the planted near-duplicates
+  (these three on a Parquet file of min(--rows, --file-rows) rows);
+- per size (100k, 1M, --rows), in a fresh subprocess: rows streamed from the generator (never all
+  in memory or on disk) through every pre-generation stage and the post filter: rows/s over the
+  stages' own seconds, CPU seconds, peak RSS; one Markdown table at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -114,7 +119,7 @@ def filters_and_exact(path: Path) -> dict:
 
 
 def near_dup(path: Path, kinds: list[str], rows: int) -> dict:
-    """pairforge's stage (after exact dedupe, as in a build) with precision / recall."""
+    """pairforge's stage (after exact dedupe, as in a build: both passes) with precision / recall."""
     import pyarrow as pa
 
     from pairforge.pipeline.dedupe import ExactDedupe, NearDedupe
@@ -122,19 +127,24 @@ def near_dup(path: Path, kinds: list[str], rows: int) -> dict:
     nd = recipe().dedupe.near
     exact = ExactDedupe()
     near = NearDedupe(nd)
-    seconds = 0.0
-    flagged, seen, read = set(), 0, 0
+    seconds, tables, seen, read = 0.0, [], 0, 0
     for b in iter_file(path):
         t = pa.Table.from_batches([b])
         read += t.num_rows
         t, _ = exact(t)
         t0 = time.perf_counter()
-        kept, dropped = near(t)
+        near.observe(t)
         seconds += time.perf_counter() - t0
+        tables.append(t)
         seen += t.num_rows
-        flagged.update(int(i) for i in dropped["source_index"].to_pylist())
         if seen >= rows:
             break
+    t0 = time.perf_counter()
+    near.resolve()
+    flagged = set()
+    for t in tables:
+        flagged.update(int(i) for i in near(t)[1]["source_index"].to_pylist())
+    seconds += time.perf_counter() - t0
     planted = {i for i, k in enumerate(kinds[:read]) if k == "near"}
     tp = len(flagged & planted)
     return {"rows": seen, "seconds": round(seconds, 2), "rows_per_s": round(seen / seconds),
@@ -170,49 +180,77 @@ def datasketch_near(path: Path, rows: int) -> dict:
     return {"rows": seen, "seconds": round(seconds, 2), "rows_per_s": round(seen / seconds)}
 
 
-def peak_rss_child(path: str, rows: int) -> None:
-    """Run every pre/post stage over the first `rows` rows; print peak RSS in MiB."""
-    import pyarrow as pa
+class _Count:
+    """Stands in for the excluded-rows writer: counts the drops in the stats, keeps no row."""
+
+    def add(self, stage, dropped, stats) -> None:
+        import pyarrow.compute as pc
+
+        for r in pc.value_counts(dropped["reason"]).to_pylist() if dropped is not None else []:
+            stats.drop(stage, r["values"], r["counts"])
+
+
+def peak_rss_child(rows: int, workdir: str) -> None:
+    """Stream `rows` synthetic rows (made as they are read, never all in memory or on disk) through
+    every pre-generation stage (near-dedupe's two passes included) and the post filter; print rows/s
+    over the stages' own seconds, process CPU seconds and peak RSS in MiB."""
+    import resource
 
     from pairforge.pipeline.build import post_generation_stages, pre_generation_stages
+    from pairforge.pipeline.spill import counted, run_two_pass
+    from pairforge.pipeline.stage import run_stages
+    from pairforge.pipeline.stats import Stats
 
-    r = recipe()
-    stages = pre_generation_stages(r) + post_generation_stages(r)
-    seen = 0
-    for b in iter_file(Path(path)):
-        t = pa.Table.from_batches([b])
-        seen += t.num_rows
-        for s in stages:
-            t, _ = s(t)
-        if seen >= rows:
-            break
+    r, stats, excluded = recipe(), Stats(), _Count()
+    post = post_generation_stages(r)
+    source = counted((t for t, _ in synthetic_batches(rows)), stats)
+    kept = 0
+    for t in run_two_pass(source, pre_generation_stages(r), stats, excluded, workdir):
+        kept += run_stages(t, post, stats, excluded).num_rows
+    seconds = sum(stats.seconds.values())
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the (large) parent across fork+exec.
     hwm_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    print(json.dumps({"rows": seen, "peak_rss_mib": round(hwm_kib / 1024)}))
+    print(json.dumps({"rows": stats.rows_read, "kept": kept, "stage_seconds": round(seconds, 1),
+                      "rows_per_s": round(stats.rows_read / seconds), "cpu_s": round(ru.ru_utime + ru.ru_stime, 1),
+                      "peak_rss_mib": round(hwm_kib / 1024), "drops": {k: dict(v) for k, v in stats.drops.items()}}))
 
 
-def peak_rss(path: Path, rows: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--rss-child", str(path), "--rows", str(rows)],
+def peak_rss(rows: int, workdir: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--rss-child", "--rows", str(rows), "--workdir", str(workdir)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def size_table(runs: list[dict]) -> str:
+    lines = ["| rows | pre-generation stages + post filter, rows/s | CPU s | peak RSS MiB | vs the size before |",
+             "|---|---|---|---|---|"]
+    prev = None
+    for run in runs:
+        growth = f"x{run['peak_rss_mib'] / prev:.2f}" if prev else ""
+        lines.append(f"| {run['rows']:,} | {run['rows_per_s']:,} | {run['cpu_s']} | {run['peak_rss_mib']} | {growth} |")
+        prev = run["peak_rss_mib"]
+    return "\n".join(lines) + f"\nload average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--rows", type=int, default=1_000_000, help="the largest size streamed (peak RSS, rows/s)")
+    ap.add_argument("--file-rows", type=int, default=1_000_000, help="rows for the file-based parts (at most --rows)")
     ap.add_argument("--datasketch-rows", type=int, default=20_000)
-    ap.add_argument("--rss-child")
+    ap.add_argument("--rss-child", action="store_true")
     ap.add_argument("--workdir", default="/tmp/pairforge-bench-quality")
     args = ap.parse_args()
-    if args.rss_child:
-        return peak_rss_child(args.rss_child, args.rows)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    data = work / f"synthetic-{args.rows}.parquet"
+    if args.rss_child:
+        return peak_rss_child(args.rows, str(work))
+    file_rows = min(args.rows, args.file_rows)
+    data = work / f"synthetic-{file_rows}.parquet"
     t0 = time.perf_counter()
-    kinds = make_data(args.rows, data)
-    print(f"made {args.rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    report = {"rows": args.rows}
+    kinds = make_data(file_rows, data)
+    print(f"made {file_rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    report = {"rows": args.rows, "file_rows": file_rows}
     report["filters_plus_exact_dedupe"] = filters_and_exact(data)
     print(json.dumps(report["filters_plus_exact_dedupe"]), file=sys.stderr)
     rensa_small = near_dup(data, kinds, args.datasketch_rows)
@@ -221,13 +259,15 @@ def main():
                                         "datasketch_rows_per_s": ds["rows_per_s"],
                                         "ratio": round(rensa_small["rows_per_s"] / ds["rows_per_s"], 1)}
     print(json.dumps(report["near_dup_vs_datasketch"]), file=sys.stderr)
-    report["near_dup_full"] = near_dup(data, kinds, args.rows)
+    report["near_dup_full"] = near_dup(data, kinds, file_rows)
     print(json.dumps(report["near_dup_full"]), file=sys.stderr)
-    small = min(100_000, args.rows)
-    report["peak_rss"] = {"at_100k": peak_rss(data, small), "at_full": peak_rss(data, args.rows)}
-    rss = report["peak_rss"]
-    report["peak_rss"]["growth"] = round(rss["at_full"]["peak_rss_mib"] / rss["at_100k"]["peak_rss_mib"], 2)
+    sizes = sorted({n for n in (100_000, 1_000_000, args.rows) if n <= args.rows})
+    report["streamed"] = []
+    for n in sizes:
+        report["streamed"].append(peak_rss(n, work))
+        print(json.dumps(report["streamed"][-1]), file=sys.stderr)
     print(json.dumps(report, indent=2))
+    print(size_table(report["streamed"]))
 
 
 if __name__ == "__main__":

@@ -91,6 +91,13 @@ class OpenAIOptions:
 
 
 @dataclass
+class Continuation:
+    rounds: int = _f(1, between(0, 8), help="a rejected answer cut at its budget is continued this many times, so "
+                     "its tokens are not thrown away (0: off; a server backend never continues)")
+    share: float = _f(0.5, ("range_open_lo", 0, 4), help="each continuation's budget: this share of the prompt's max_tokens")
+
+
+@dataclass
 class WeakModel:
     model: str = _f("smollm2-135m-instruct", help="built-in name, local folder or Hub id")
     revision: Optional[str] = _f(None)
@@ -104,6 +111,7 @@ class WeakModel:
     system_prompt: Optional[str] = _f(None, help="weak model only: null keeps the conversation's (or the template's default); text replaces it; none drops both")
     chat_template: Optional[str] = _f(None, help="Jinja chat template or a file with one, instead of the model's (needed by base models)")
     sampling: Sampling = _f(Sampling)
+    continuation: Continuation = _f(Continuation)
     vllm: VLLMOptions = _f(VLLMOptions)
     openai: OpenAIOptions = _f(OpenAIOptions)
 

@@ -74,21 +74,31 @@ class TransformersBackend:
         """One generate call with the batch's largest budget; each row is stopped (a stopping
         criterion) and cut at its own budget, `length` where no EOS came within it: the same result
         as a per-row max_new_tokens, as sampling at a step does not depend on the limit."""
+        s = self.cfg.sampling
+        return self._run(self._render(prompts), seeds, max_tokens or [s.max_tokens] * len(prompts), s.n)
+
+    def continue_answers(self, prompts: list[list[dict]], answers: list[str], seeds: list[int],
+                         max_tokens: list[int]) -> list[Completion]:
+        """One more piece of each answer cut at its budget: the prompt and the answer so far are
+        read (not generated) and up to max_tokens more are written; the piece only."""
+        texts = [t + a for t, a in zip(self._render(prompts), answers)]
+        return [out[0] for out in self._run(texts, seeds, max_tokens, 1)]
+
+    def _run(self, texts: list[str], seeds: list[int], budgets: list[int], n: int) -> list[list[Completion]]:
         import torch
 
         s = self.cfg.sampling
-        budgets = max_tokens or [s.max_tokens] * len(prompts)
-        enc = self.tokenizer(self._render(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         width = enc["input_ids"].shape[1]
         sample = s.temperature > 0
         kwargs = dict(
             max_new_tokens=max(budgets),
             do_sample=sample,
-            num_return_sequences=s.n,
+            num_return_sequences=n,
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=sorted(self.eos_ids),
-            stopping_criteria=[_RowBudgets(budgets, s.n, width, self.device)],
+            stopping_criteria=[_RowBudgets(budgets, n, width, self.device)],
         )
         if sample:
             kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=0)
@@ -100,7 +110,7 @@ class TransformersBackend:
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         new = out[:, width:].tolist()
-        return [[self._completion(new[i * s.n + j][: budgets[i]]) for j in range(s.n)] for i in range(len(prompts))]
+        return [[self._completion(new[i * n + j][: budgets[i]]) for j in range(n)] for i in range(len(texts))]
 
     def _completion(self, ids: list[int]) -> Completion:
         cut = next((k for k, t in enumerate(ids) if t in self.eos_ids), None)

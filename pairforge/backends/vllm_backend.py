@@ -86,13 +86,21 @@ class VLLMBackend:
         return [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
 
     def generate(self, prompts, seeds: list[int], max_tokens: list[int] | None = None):
+        s = self.cfg.sampling
+        return self._run(self._render(prompts), seeds, max_tokens or [s.max_tokens] * len(prompts), s.n)
+
+    def continue_answers(self, prompts, answers: list[str], seeds: list[int], max_tokens: list[int]):
+        """One more piece of each answer cut at its budget (the piece only); see the transformers backend."""
+        texts = [t + a for t, a in zip(self._render(prompts), answers)]
+        return [out[0] for out in self._run(texts, seeds, max_tokens, 1)]
+
+    def _run(self, texts, seeds, budgets, n):
         from vllm import SamplingParams
 
         s = self.cfg.sampling
-        budgets = max_tokens or [s.max_tokens] * len(prompts)
-        params = [SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p if s.temperature > 0 else 1.0,
+        params = [SamplingParams(n=n, temperature=s.temperature, top_p=s.top_p if s.temperature > 0 else 1.0,
                                  max_tokens=budget, seed=seed) for seed, budget in zip(seeds, budgets)]
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in self._render(prompts)]
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         outs = self.llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
         return [[Completion(text=o.text, finish_reason="length" if o.finish_reason == "length" else "stop",
                             tokens=len(o.token_ids)) for o in out.outputs] for out in outs]

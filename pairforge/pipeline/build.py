@@ -113,6 +113,7 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
     input of every unfinished shard. Returns (number of shards, unfinished shard indices)."""
     import pyarrow as pa
 
+    from .spill import counted, run_two_pass
     stages = [plan.normalise, *pre_generation_stages(plan.recipe)]
     plan.stats.register([s.name for s in stages])
     size = plan.recipe.generation.shard_size
@@ -129,9 +130,8 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
                 pending.append(n_shards)
             n_shards += 1
 
-    for batch in plan.loaded.batches(READ_BATCH):
-        plan.stats.rows_read += batch.num_rows
-        table = run_stages(batch, stages, plan.stats, excluded)
+    for table in run_two_pass(counted(plan.loaded.batches(READ_BATCH), plan.stats), stages, plan.stats, excluded,
+                              store.work):
         if table.num_rows:
             buffer.append(table)
             buffered += table.num_rows
@@ -269,7 +269,7 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
             "shards_resumed": n_shards - len(pending),
             "prompts_sent": sum(infos[i]["prompts_sent"] for i in pending),  # this run
             "prompts_sent_all_runs": sum(i["prompts_sent"] for i in infos),
-            "tokens_generated": sum(i["tokens_generated"] for i in infos),
+            **{k: sum(i.get(k, 0) for i in infos) for k in ("tokens_generated", "continued", "tokens_continued")},
             "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
             "executor": executor,
         },

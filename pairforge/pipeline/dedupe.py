@@ -6,87 +6,69 @@ questions under one shared system prompt are not duplicates."""
 from __future__ import annotations
 
 from ..recipe import NearDedupeConfig
-from .stage import split_by_reason
+from .spill import WholeSource
 from .text import dedupe_texts, normalised, shingles
 
-_ROW_BITS = 2**32 - 1  # NearDedupe's index: the low 32 bits of an entry are the row id
-_KEY_BITS = 2**64 - 2**32  # and the high 32 bits the band key's
 
-
-class ExactDedupe:
+class ExactDedupe(WholeSource):
     """Drop a row whose normalised prompt was seen before; the first in source order stays.
 
-    Seen prompts are kept as their 64-bit Python hash in sorted NumPy segments, merged as they
-    accumulate (8 bytes per distinct prompt, no Python set); a batch is checked in NumPy."""
+    A whole-source stage (spill.WholeSource): each row's 64-bit Python hash of its normalised
+    prompt goes to disk buckets with its row number; a bucket at a time is sorted, and every row
+    after the first of a hash is dropped. Memory is a bucket, not the seen hashes."""
 
-    name = "dedupe_exact"
+    name, reason = "dedupe_exact", "duplicate_prompt"
 
     def __init__(self, key: str = "user_turns"):
-        self.key = key
-        self.segments: list = []  # sorted int64 hashes, each segment at most half the one before
+        super().__init__()
+        self.key, self._buckets = key, None
 
-    def _seen(self, hashes):
+    def _observe(self, table, first_row: int) -> None:
         import numpy as np
 
-        seen = np.zeros(len(hashes), dtype=bool)
-        for seg in self.segments:
-            pos = np.minimum(np.searchsorted(seg, hashes), len(seg) - 1)
-            seen |= seg[pos] == hashes
-        return seen
+        from .spill import Buckets
 
-    def _add(self, new) -> None:
-        import numpy as np
-
-        self.segments.append(new)
-        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
-            b, a = self.segments.pop(), self.segments.pop()
-            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
-
-    def __call__(self, table):
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+        self._buckets = self._buckets or Buckets(self.folder() / "buckets")
         texts = normalised(dedupe_texts(table, self.key)).to_pylist()
         hashes = np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts))
-        order = np.argsort(hashes, kind="stable")  # equal hashes: the earliest row first
-        ordered = hashes[order]
-        first = np.ones(len(hashes), dtype=bool)
-        first[1:] = ordered[1:] != ordered[:-1]
-        dup = np.ones(len(hashes), dtype=bool)
-        dup[order[first]] = False
-        dup |= self._seen(hashes)
-        new = ordered[first & ~dup[order]]
-        if len(new):
-            self._add(new)
-        reasons = pc.if_else(pa.array(dup), pa.scalar("duplicate_prompt"), pa.scalar(None, pa.string()))
-        return split_by_reason(table, reasons)
+        self._buckets.add(hashes.view(np.uint64), np.arange(first_row, first_row + len(texts), dtype=np.uint32))
 
-
-class NearDedupe:
-    """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
-
-    The LSH index is compact: per kept row and band, one uint64 holding the band key's high 32
-    bits and the row id, in sorted NumPy segments (merged as they accumulate), plus a 1-byte-per-permutation copy of the
-    signature (b-bit minwise hashing) to verify candidates against the threshold. Band matches
-    only propose candidates, so a loose band setting keeps recall high without false drops.
-    Queries are vectorised per batch; Python only loops over rows that have candidates.
-    """
-
-    name = "dedupe_near"
-
-    def __init__(self, cfg: NearDedupeConfig, key: str = "user_turns"):
+    def _decide(self, absent):
         import numpy as np
 
+        drops = [np.zeros(0, dtype=np.int64)]
+        for rec in self._buckets or ():
+            rec = rec[np.argsort(rec["key"], kind="stable")]  # stable: the first row of a hash first
+            drops.append(rec["row"][1:][rec["key"][1:] == rec["key"][:-1]].astype(np.int64))
+        return np.sort(np.concatenate(drops))
+
+
+class NearDedupe(WholeSource):
+    """MinHash (rensa) + banded LSH over word shingles of the normalised prompt; the first seen stays.
+
+    A whole-source stage (spill.run_two_pass): `observe` signs every row and spills, per row and
+    band, a (band key, row) record to disk buckets (spill.Buckets, datatrove's layout) and a
+    1-byte-per-permutation copy of the signature (b-bit minwise hashing) to a file; `resolve` reads
+    one bucket at a time, pairs the rows that share a band key, verifies each pair against the
+    threshold (band matches only propose candidates, so a loose band setting keeps recall high
+    without false drops) and drops, in row order, a row similar to an earlier row that was kept;
+    `__call__` then hands back the observed rows in order, each with its decision. Memory is one
+    bucket and the similar pairs, not the index: the same removals as an in-memory index (the first
+    row of a group stays, a row near only a dropped row stays), at any number of rows.
+    Called on a table it has not observed, it observes and resolves that table first (a one-off call).
+    """
+
+    name, reason = "dedupe_near", "near_duplicate_prompt"
+
+    def __init__(self, cfg: NearDedupeConfig, key: str = "user_turns"):
+        super().__init__()
         self.key = key
         self.threshold, self.num_perm, self.bands = cfg.threshold, cfg.num_perm, cfg.bands
         self.shingle, self.seed = cfg.shingle, cfg.seed
         self.rows_per_band = self.num_perm // self.bands
-        self.sigs = np.zeros((1024, self.num_perm), dtype=np.uint8)
-        self.n = 0
-        self.segments: list = []  # sorted uint64: band key's high 32 bits | row id
+        self._buckets, self._sigs = None, None
 
-    # -------------------------------------------------------------- index
+    # -------------------------------------------------------------- first pass
     def _band_keys(self, digests):
         import numpy as np
 
@@ -97,40 +79,6 @@ class NearDedupe:
             for j in range(self.rows_per_band):
                 h = (h ^ d[:, :, j]) * np.uint64(0x100000001B3)
         return h  # (rows, bands)
-
-    def _add_segment(self, keys, rows) -> None:
-        """One sorted uint64 per (band key, row): the key's high 32 bits and the row id below."""
-        import numpy as np
-
-        if self.n >= 2**32:
-            raise ValueError("near-dedupe index holds at most 2**32 rows")
-        self.segments.append(np.sort((keys & np.uint64(_KEY_BITS)) | rows.astype(np.uint64)))
-        while len(self.segments) > 1 and len(self.segments[-1]) * 2 >= len(self.segments[-2]):
-            b, a = self.segments.pop(), self.segments.pop()
-            self.segments.append(np.sort(np.concatenate([a, b]), kind="stable"))  # two sorted runs: a merge
-
-    def _existing_candidates(self, keys):
-        """{batch row: set of kept row ids sharing a band key's high 32 bits} from the index (a
-        wider net than the whole key: candidates are verified against the threshold)."""
-        import numpy as np
-
-        flat = keys.reshape(-1) & np.uint64(_KEY_BITS)
-        owner = np.repeat(np.arange(len(keys)), self.bands)
-        found: dict[int, set] = {}
-        for seg in self.segments:
-            pos = np.minimum(np.searchsorted(seg, flat), len(seg) - 1)  # the lowest row id first
-            hit = (seg[pos] & np.uint64(_KEY_BITS)) == flat
-            rows = (seg[pos[hit]] & np.uint64(_ROW_BITS)).astype(np.int64)
-            for o, r in zip(owner[hit].tolist(), rows.tolist()):
-                found.setdefault(o, set()).add(r)
-        return found
-
-    def _similar(self, digest, candidates) -> bool:
-        import numpy as np
-
-        match = (self.sigs[np.fromiter(candidates, dtype=np.int64)] == digest).mean(axis=1)
-        jaccard = (match - 1 / 256) / (1 - 1 / 256)  # bytes match by chance 1 time in 256
-        return bool((jaccard >= self.threshold).any())
 
     def _digests(self, texts):
         import numpy as np
@@ -143,56 +91,33 @@ class NearDedupe:
             digests[i] = mh.digest()
         return digests
 
-    def _batch_candidates(self, keys):
-        """{batch row: set of earlier batch rows sharing a band key}."""
+    def _observe(self, table, first_row: int) -> None:
+        """First pass: sign the rows and spill their band keys and signatures."""
         import numpy as np
 
-        in_batch: dict[int, set] = {}
-        flat = keys.reshape(-1)
-        order = np.argsort(flat, kind="stable")
-        sorted_keys = flat[order]
-        dup = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
-        for pos in dup.tolist():
-            first = pos
-            while first > 0 and sorted_keys[first - 1] == sorted_keys[pos]:
-                first -= 1
-            later, earlier = int(order[pos]) // self.bands, int(order[first]) // self.bands
-            if later != earlier:
-                in_batch.setdefault(later, set()).add(earlier)
-        return in_batch
+        from .spill import Buckets
 
-    def _reserve(self, rows: int) -> None:
+        if self._buckets is None:
+            self._buckets = Buckets(self.folder() / "buckets")
+            self._sigs = open(self.folder() / "sigs.bin", "wb")
+        if not table.num_rows:
+            return
+        digests = self._digests(normalised(dedupe_texts(table, self.key)).to_pylist())
+        rows = np.arange(first_row, first_row + len(digests), dtype=np.uint32)
+        self._buckets.add(self._band_keys(digests).reshape(-1), np.repeat(rows, self.bands))
+        self._sigs.write(digests.astype(np.uint8).tobytes())
+
+    def _decide(self, absent):
+        """Candidate pairs (sharing a band key; none with an absent row), verified, then keep-first."""
         import numpy as np
 
-        need = max(self.n + rows, 1)
-        if need > len(self.sigs):
-            grown = np.zeros((max(need, 2 * len(self.sigs)), self.num_perm), dtype=np.uint8)
-            grown[: self.n] = self.sigs[: self.n]
-            self.sigs = grown
+        from .neardup_pairs import candidate_pairs, keep_first, similar_pairs
 
-    def __call__(self, table):
-        import numpy as np
-
-        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
-        digests = self._digests(texts)
-        keys = self._band_keys(digests)
-        small = digests.astype(np.uint8)
-        found = self._existing_candidates(keys)
-        in_batch = self._batch_candidates(keys)
-        self._reserve(len(texts))
-        kept_rows, kept_ids, reasons, batch_id = [], [], [], {}
-        for i in range(len(texts)):
-            cands = set(found.get(i, ()))
-            cands.update(batch_id[j] for j in in_batch.get(i, ()) if j in batch_id)
-            if cands and self._similar(small[i], cands):
-                reasons.append("near_duplicate_prompt")
-                continue
-            reasons.append(None)
-            batch_id[i] = self.n
-            self.sigs[self.n] = small[i]
-            kept_rows.append(i)
-            kept_ids.append(self.n)
-            self.n += 1
-        if kept_rows:
-            self._add_segment(keys[kept_rows].reshape(-1), np.repeat(np.asarray(kept_ids, dtype=np.int64), self.bands))
-        return split_by_reason(table, reasons)
+        if self._buckets is None:
+            return np.zeros(0, dtype=np.int64)
+        self._sigs.flush()
+        pairs = candidate_pairs(self._buckets)
+        if len(absent):
+            low, high = (pairs & np.uint64(2**32 - 1)).astype(np.int64), (pairs >> np.uint64(32)).astype(np.int64)
+            pairs = pairs[~(np.isin(low, absent) | np.isin(high, absent))]
+        return keep_first(similar_pairs(pairs, self._sigs.name, self.num_perm, self.threshold))

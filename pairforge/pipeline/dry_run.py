@@ -26,14 +26,13 @@ class _CountOnly:
 def _pre_generation(plan) -> list[dict]:
     """The rows that reach generation (pre-generation stages over the whole source)."""
     from .build import READ_BATCH, pre_generation_stages
-    from .stage import run_stages
+    from .spill import counted, run_two_pass
 
     stages = [plan.normalise, *pre_generation_stages(plan.recipe)]
     plan.stats.register([s.name for s in stages])
-    rows, excluded = [], _CountOnly()
-    for batch in plan.loaded.batches(READ_BATCH):
-        plan.stats.rows_read += batch.num_rows
-        rows.extend(run_stages(batch, stages, plan.stats, excluded).to_pylist())
+    rows, batches = [], counted(plan.loaded.batches(READ_BATCH), plan.stats)
+    for table in run_two_pass(batches, stages, plan.stats, _CountOnly()):  # spills to a temporary folder
+        rows.extend(table.to_pylist())
     return rows
 
 

@@ -86,6 +86,43 @@ def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
     return out_rows, reasons, errors, generated
 
 
+def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget, p_tokens, on_batch) -> dict:
+    """Continue each answer cut at its budget (weak_model.continuation): the prompt and the answer
+    so far go back to the model for `share` of the prompt's budget more, up to `rounds` times (never
+    past the context); the answer keeps its text and tokens and gains the piece. Only cut answers
+    are touched: an answer that ended by itself is the same as without continuation."""
+    import math
+
+    from ..backends.base import Completion
+
+    c, cont, info = cfg.continuation, getattr(backend, "continue_answers", None), {"continued": 0, "tokens_continued": 0}
+    ctx = backend.context_length
+    for r in range(c.rounds if cont else 0):
+        todo = []
+        for i, outs in sorted(completions.items()):
+            for j, o in enumerate(outs):
+                extra = math.ceil(c.share * budget[i])
+                if ctx is not None and p_tokens[i] is not None:
+                    extra = min(extra, ctx - p_tokens[i] - o.tokens)
+                if o.finish_reason == "length" and o.error is None and o.text is not None and extra > 0:
+                    todo.append((i, j, extra))
+        step = max(1, len(todo)) if getattr(backend, "schedules_itself", False) else cfg.batch_size
+        for b in range(0, len(todo), step):
+            part = todo[b : b + step]
+            pieces = cont([prompts[i] for i, _, _ in part], [completions[i][j].text for i, j, _ in part],
+                          seeds=[row_seed(cfg.sampling.seed + r + 1, rows[i]["id"]) for i, _, _ in part],
+                          max_tokens=[e for _, _, e in part])
+            for (i, j, _), piece in zip(part, pieces):
+                old = completions[i][j]
+                completions[i][j] = Completion(text=old.text + (piece.text or ""), finish_reason=piece.finish_reason,
+                                               tokens=old.tokens + piece.tokens, prompt_tokens=old.prompt_tokens)
+            info["continued"] += len(part)
+            info["tokens_continued"] += sum(p.tokens for p in pieces)
+            if on_batch:
+                on_batch(0, sum(p.tokens for p in pieces))
+    return info
+
+
 def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=None):
     """Generate rejected answers for a shard: (kept, dropped with reason, info dict).
 
@@ -122,10 +159,12 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
         completions.update(zip(idx, outs))
         if on_batch:
             on_batch(len(idx), sum(c.tokens for out in outs for c in out))
+    completions = {i: list(outs) for i, outs in completions.items()}
+    continued = _continue(backend, cfg, rows, prompts, completions, budget, p_tokens, on_batch)
     out_rows, reasons, errors, generated = _sample_rows(rows, completions, refused, p_tokens, c_tokens,
                                                         backend.model_name)
     info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,
-            "prompts_sent": len(ok), "seconds": round(time.perf_counter() - t0, 3)}
+            "prompts_sent": len(ok), **continued, "seconds": round(time.perf_counter() - t0, 3)}
     kept, dropped = split_by_reason(pa.Table.from_pylist(
         out_rows, schema=generated_schema(SOURCE_COLUMNS in table.column_names)), reasons)
     dropped = dropped.add_column(0, "error", pa.array([e for e, r in zip(errors, reasons) if r], pa.string()))

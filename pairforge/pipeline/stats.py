@@ -80,7 +80,7 @@ def length_stats(values) -> dict:
     def q(p):
         return int(v[min(n - 1, int(p * (n - 1) + 0.5))])
 
-    return {"count": n, "mean": round(int(v.sum()) / n, 1), "min": int(v[0]), "p50": q(0.5), "p90": q(0.9),
+    return {"count": n, "total": int(v.sum()), "mean": round(int(v.sum()) / n, 1), "min": int(v[0]), "p50": q(0.5), "p90": q(0.9),
             "max": int(v[-1])}
 
 

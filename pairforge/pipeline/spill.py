@@ -1,0 +1,191 @@
+"""Disk-backed pieces for stages that see the whole source before deciding (exact and near dedupe).
+
+`Buckets`: records appended to one file per bucket of their key's top bits (datatrove's MinHash
+buckets), so a bucket is read and sorted alone: memory is a bucket, not the index. `WholeSource`:
+such a stage's first pass (`observe`), decision (`resolve`) and second pass (`__call__`, a plain
+stage: table in, kept and dropped-with-reason out). `run_two_pass` runs the pre-generation stages
+with such stages in them (consecutive): first pass, the stages before them and their `observe` (the
+rows kept so far go to a Parquet file); then each one's `resolve`, a later one not seeing the rows an
+earlier one drops; second pass over that file, them and the stages after them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+RECORD = [("key", "<u8"), ("row", "<u4")]
+FLUSH = 1 << 20  # records buffered before they are written to their buckets (12 MiB)
+SPILL_BATCH = 1000  # rows per table on the second pass (a build reads 1000 at a time)
+
+
+class Buckets:
+    """(uint64 key, uint32 row) records, bucketed by the key's top `bits` bits, one file each.
+    Within a bucket, records keep the order they were added in."""
+
+    def __init__(self, folder: Path, bits: int = 9):
+        self.folder, self.bits, self.pending, self.buffered = Path(folder), bits, [], 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def add(self, keys, rows) -> None:
+        import numpy as np
+
+        rec = np.empty(len(keys), dtype=RECORD)
+        rec["key"], rec["row"] = keys, rows
+        self.pending.append(rec)
+        self.buffered += len(rec)
+        if self.buffered >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        import numpy as np
+
+        if not self.pending:
+            return
+        rec = np.concatenate(self.pending)
+        self.pending, self.buffered = [], 0
+        bucket = (rec["key"] >> np.uint64(64 - self.bits)).astype(np.int64)
+        rec = rec[np.argsort(bucket, kind="stable")]  # stable: rows stay in the order they came
+        ends = np.cumsum(np.bincount(bucket, minlength=1 << self.bits))
+        for b, (lo, hi) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
+            if hi > lo:
+                with open(self.folder / f"{b:04d}.bin", "ab") as f:
+                    f.write(rec[lo:hi].tobytes())
+
+    def __iter__(self):
+        """Each non-empty bucket's records, as one NumPy record array."""
+        import numpy as np
+
+        self.flush()
+        for b in range(1 << self.bits):
+            path = self.folder / f"{b:04d}.bin"
+            if path.exists():
+                yield np.fromfile(path, dtype=RECORD)
+
+
+def read_rows(path: Path, rows, width: int):
+    """Fixed-width rows `rows` (sorted, unique) of a binary file, as a (len(rows), width) uint8
+    array: one pread each, so only what is read is held (a memory map would count every page it
+    touches in the process's resident memory)."""
+    import numpy as np
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = b"".join(os.pread(fd, width, int(r) * width) for r in rows.tolist())
+    finally:
+        os.close(fd)
+    return np.frombuffer(data, dtype=np.uint8).reshape(len(rows), width)
+
+
+class WholeSource:
+    """A stage that decides once it has seen every row: subclasses sign rows in `_observe(table,
+    first_row)` and name the rows to drop in `_decide(absent)` (global row numbers, ascending; the
+    `absent` rows, dropped by an earlier stage, are neither compared nor dropped). Called on a table
+    it has not observed, it observes and decides it first (a one-off call; rows it decided before
+    get the same decisions again, so calls batch by batch drop what one pass would)."""
+
+    name = reason = ""
+
+    def __init__(self):
+        import numpy as np
+
+        self.spill_dir, self._tmp = None, None
+        self.n = self.served = self.resolved = 0  # rows observed, handed back, decided
+        self.global_drops = self.drops = np.zeros(0, dtype=np.int64)  # ascending: all rows, rows handed in
+
+    def folder(self) -> Path:
+        """Where this stage spills (spill_dir, set by run_two_pass, or a temporary folder of its own)."""
+        import tempfile
+
+        if self.spill_dir is None and self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="pairforge-spill-")
+        folder = Path(self.spill_dir or self._tmp.name) / self.name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def observe(self, table) -> None:
+        if self.n + table.num_rows > 2**32:
+            raise ValueError(f"{self.name} holds at most 2**32 rows")
+        self._observe(table, self.n)
+        self.n += table.num_rows
+
+    def resolve(self, absent=None) -> None:
+        import numpy as np
+
+        absent = np.zeros(0, dtype=np.int64) if absent is None else absent
+        self.global_drops = self._decide(absent)
+        self.drops = self.global_drops - np.searchsorted(absent, self.global_drops)  # numbered as handed in
+        self.resolved = self.n - len(absent)
+
+    def __call__(self, table):
+        import numpy as np
+
+        from .stage import split_by_reason
+
+        if self.served == self.resolved == self.n:  # nothing observed waits: a one-off call
+            self.observe(table)
+            self.resolve()
+        if self.served + table.num_rows > self.resolved:
+            raise ValueError(f"{self.name}: {table.num_rows} rows handed in, {self.resolved - self.served} observed")
+        ids = np.arange(self.served, self.served + table.num_rows)
+        pos = np.minimum(np.searchsorted(self.drops, ids), max(len(self.drops) - 1, 0))
+        drop = self.drops[pos] == ids if len(self.drops) else np.zeros(len(ids), dtype=bool)
+        self.served += table.num_rows
+        return split_by_reason(table, [(self.reason if d else None) for d in drop.tolist()])
+
+
+def counted(batches, stats):
+    """The source batches, each counted in stats.rows_read as it is read."""
+    for batch in batches:
+        stats.rows_read += batch.num_rows
+        yield batch
+
+
+def whole_source_at(stages: list) -> list[int]:
+    """The indices of the stages that see the whole source first (consecutive)."""
+    at = [k for k, s in enumerate(stages) if isinstance(s, WholeSource)]
+    if at and at != list(range(at[0], at[-1] + 1)):
+        raise ValueError("stages that see the whole source first must follow one another")
+    return at
+
+
+def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
+    """Yield the rows left after `stages`, a table at a time, for source `batches` (see the module
+    docstring). Without a whole-source stage, one pass: a table per batch."""
+    import tempfile
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .stage import run_stages
+
+    at = whole_source_at(stages)
+    if not at:
+        for batch in batches:
+            yield run_stages(batch, stages, stats, excluded)
+        return
+    head, whole, tail = stages[: at[0]], stages[at[0] : at[-1] + 1], stages[at[0] :]
+    with tempfile.TemporaryDirectory(prefix="pairforge-spill-", dir=workdir) as tmp:
+        path, writer, table = Path(tmp) / "rows.parquet", None, None
+        for batch in batches:
+            table = run_stages(batch, head, stats, excluded)
+            for s in whole:
+                s.spill_dir = Path(tmp)
+                with stats.timed(s.name):
+                    s.observe(table)
+            if table.num_rows:
+                writer = writer or pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        if writer is None:  # no row reached them: the later stages still record their (empty) funnel
+            if table is not None:
+                yield run_stages(table, tail, stats, excluded)
+            return
+        writer.close()
+        absent = np.zeros(0, dtype=np.int64)
+        for s in whole:
+            with stats.timed(s.name):
+                s.resolve(absent)
+            absent = np.union1d(absent, s.global_drops)
+        for b in pq.ParquetFile(str(path)).iter_batches(batch_size=SPILL_BATCH):
+            yield run_stages(pa.Table.from_batches([b]), tail, stats, excluded)
