@@ -1,4 +1,5 @@
-"""Near-duplicate prompts: pairforge's NearDedupe vs datatrove's MinHash dedup vs datasketch MinHashLSH.
+"""Near-duplicate prompts: pairforge's NearDedupe vs rensa's RMinHashLSH vs datatrove's MinHash dedup vs
+datasketch MinHashLSH.
 
     python benchmarks/neardup.py                          # 200k prompts, + pairforge alone at 100k and 1M
     python benchmarks/neardup.py --rows 20000 --scale     # quick (no scaling runs)
@@ -13,7 +14,8 @@ pairforge: NearDedupe with the recipe defaults (threshold 0.6, 32 bands, seed 42
 --batch rows with a `prompt` column of messages, as a build calls it. datatrove: Signature -> Buckets
 -> Cluster -> Filter on the local executor, 2 tasks / 2 workers (Buckets: a task per bucket), 32
 buckets x 4 hashes (pairforge's LSH shape, no verification), a whitespace word tokenizer (its English
-default needs spaCy). datasketch: MinHashLSH(threshold=0.6), query then insert (first one stays).
+default needs spaCy). rensa: RMinHashLSH(threshold, 128, 32) in a Python loop, candidates verified
+by RMinHash.jaccard, kept rows inserted (pairforge's semantics, index in memory). datasketch: MinHashLSH(threshold=0.6), query then insert (first one stays).
 Each run is its own subprocess (--repeats interleaved): rows/s over the child's own dedupe time
 (Parquet reading included, imports not); peak RSS = ru_maxrss from os.wait4 (largest process of the
 tree) and the sampled peak sum over the tree. Precision / recall vs the planted groups: a group of k
@@ -92,11 +94,14 @@ def run_pairforge(folder: Path, a) -> tuple[list, str]:
     import pyarrow.parquet as pq
 
     near = near_dedupe(a)
-    removed = []
-    for f in sorted(folder.glob("part-*.parquet")):
+    tables, removed = [], []
+    for f in sorted(folder.glob("part-*.parquet")):  # first pass: sign and spill
         for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "prompt"]):
-            _, dropped = near(pa.Table.from_batches([b]))
-            removed += dropped["id"].to_pylist()
+            tables.append(pa.Table.from_batches([b]).select(["id"]))
+            near.observe(pa.Table.from_batches([b]))
+    near.resolve()
+    for t in tables:  # second pass: the decisions (a build reads the rows back from its spill file)
+        removed += near(t)[1]["id"].to_pylist()
     return removed, f"{a.bands}x{a.num_perm // a.bands} + verify J>={a.threshold}"
 
 
@@ -116,6 +121,27 @@ def run_datasketch(folder: Path, a) -> tuple[list, str]:
                 else:
                     lsh.insert(key, m)
     return removed, f"{lsh.b}x{lsh.r} (threshold {a.threshold})"
+
+
+def run_rensa(folder: Path, a) -> tuple[list, str]:
+    """rensa's own in-memory RMinHashLSH in a plain loop (already a pairforge dependency): the same
+    shingles, permutations, seed and bands; a candidate counts when its Jaccard estimate reaches the
+    threshold (as pairforge verifies), and only kept rows are inserted (the first one stays)."""
+    import pyarrow.parquet as pq
+    from rensa import RMinHash, RMinHashLSH
+
+    lsh, kept, removed = RMinHashLSH(a.threshold, a.num_perm, a.bands), {}, []
+    for f in sorted(folder.glob("part-*.parquet")):
+        for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "text"]):
+            for key, text in zip(b.column(0).to_pylist(), b.column(1).to_pylist()):
+                m = RMinHash(a.num_perm, a.seed)
+                m.update(shingles(text, a.shingle))
+                if any(m.jaccard(kept[c]) >= a.threshold for c in lsh.query(m)):
+                    removed.append(key)
+                else:
+                    kept[int(key)] = m
+                    lsh.insert(int(key), m)
+    return removed, f"{a.bands}x{a.num_perm // a.bands} + verify J>={a.threshold}"
 
 
 def xxhash64_str(data) -> int:
@@ -166,7 +192,7 @@ def run_datatrove(folder: Path, a) -> tuple[list, str]:
         f"{cfg.hashes_per_bucket}, no verify"
 
 
-METHODS = {"pairforge": run_pairforge, "datatrove": run_datatrove, "datasketch": run_datasketch}
+METHODS = {"pairforge": run_pairforge, "rensa": run_rensa, "datatrove": run_datatrove, "datasketch": run_datasketch}
 
 
 def child(a) -> None:

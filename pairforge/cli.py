@@ -205,7 +205,8 @@ def format_summary(s: dict) -> str:
         + (f" ({', '.join(f'{r}: {n}' for st in s['drops'].values() for r, n in st.items())})" if s["drops_total"] else ""),
         "Funnel: " + " -> ".join(f"{f['stage']} {f['rows']}" for f in s["funnel"]),
         (f"Re-finished from {g['shards']} finished shards; 0 prompts sent" if g["shards"] and g["shards_resumed"] == g["shards"]
-         else f"Generated {g['tokens_generated']} tokens in {s['seconds'].get('generate', 0):.1f}s "
+         else f"Generated {g['tokens_generated']} tokens ({((s.get('lengths') or {}).get('rejected') or {}).get('total', 0)} in the "
+              f"written pairs; {g.get('continued', 0)} cut answers continued) in {s['seconds'].get('generate', 0):.1f}s "
               f"({g['shards_resumed']} of {g['shards']} shards resumed; {g['prompts_sent']} prompts sent)")
         + f"; total {s['seconds']['total']:.1f}s; fingerprint {s['fingerprint']}",
         f"Load it: datasets.load_dataset({s['output_dir']!r})",

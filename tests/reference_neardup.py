@@ -3,8 +3,9 @@ to disk); tests/test_neardup_spill.py checks that both drop the same rows."""
 
 from __future__ import annotations
 
+from pairforge.pipeline.dedupe import NearDedupe
 from pairforge.pipeline.stage import split_by_reason
-from pairforge.pipeline.text import dedupe_texts, normalised, shingles
+from pairforge.pipeline.text import dedupe_texts, normalised
 
 _ROW_BITS = 2**32 - 1  # the index: the low 32 bits of an entry are the row id
 _KEY_BITS = 2**64 - 2**32  # and the high 32 bits the band key's
@@ -35,16 +36,9 @@ class ReferenceNearDedupe:
         self.segments: list = []  # sorted uint64: band key's high 32 bits | row id
 
     # -------------------------------------------------------------- index
-    def _band_keys(self, digests):
-        import numpy as np
-
-        d = digests.reshape(len(digests), self.bands, self.rows_per_band).astype(np.uint64)
-        h = np.broadcast_to(np.arange(self.bands, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15),
-                            d.shape[:2]).copy()
-        with np.errstate(over="ignore"):
-            for j in range(self.rows_per_band):
-                h = (h ^ d[:, :, j]) * np.uint64(0x100000001B3)
-        return h  # (rows, bands)
+    # the signing is the new stage's own (unchanged): only the index and its queries are the old ones
+    _band_keys = NearDedupe._band_keys
+    _digests = NearDedupe._digests
 
     def _add_segment(self, keys, rows) -> None:
         """One sorted uint64 per (band key, row): the key's high 32 bits and the row id below."""
@@ -79,17 +73,6 @@ class ReferenceNearDedupe:
         match = (self.sigs[np.fromiter(candidates, dtype=np.int64)] == digest).mean(axis=1)
         jaccard = (match - 1 / 256) / (1 - 1 / 256)  # bytes match by chance 1 time in 256
         return bool((jaccard >= self.threshold).any())
-
-    def _digests(self, texts):
-        import numpy as np
-        from rensa import RMinHash
-
-        digests = np.empty((len(texts), self.num_perm), dtype=np.uint32)
-        for i, text in enumerate(texts):
-            mh = RMinHash(self.num_perm, self.seed)
-            mh.update(shingles(text, self.shingle))
-            digests[i] = mh.digest()
-        return digests
 
     def _batch_candidates(self, keys):
         """{batch row: set of earlier batch rows sharing a band key}."""

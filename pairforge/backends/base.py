@@ -35,3 +35,6 @@ class Backend(Protocol):
         max_tokens: each prompt's own budget (None: sampling.max_tokens for all); an answer cut at
         its budget has finish_reason 'length'."""
 
+    # Optional: continue_answers(prompts, answers, seeds, max_tokens) -> list[Completion], one more
+    # piece of each cut answer (the prompt and the answer so far are read, up to max_tokens written);
+    # a backend without it (the openai one) leaves cut answers as they are (weak_model.continuation).

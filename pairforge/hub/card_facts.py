@@ -111,7 +111,12 @@ def truncation_facts(stats: dict, recipe: dict) -> dict:
     return {"mode": (recipe.get("filters") or {}).get("truncated", "drop"), "generated": generated,
             "share": (stats.get("length_picture") or {}).get("truncated_share_generated"),
             "dropped": ((stats.get("drops") or {}).get("filter_post") or {}).get("rejected_truncated", 0),
-            "written": (stats.get("rejected_finish_reason") or {}).get("length", 0)}
+            "written": (stats.get("rejected_finish_reason") or {}).get("length", 0),
+            # tokens the weak model generated (continuations included) vs those in the written pairs
+            "tokens_generated": (stats.get("generation") or {}).get("tokens_generated"),
+            "tokens_published": ((stats.get("lengths") or {}).get("rejected") or {}).get("total"),
+            "continued": (stats.get("generation") or {}).get("continued", 0),
+            "tokens_continued": (stats.get("generation") or {}).get("tokens_continued", 0)}
 
 
 def lineage_facts(lineage: dict | None) -> dict | None:
