@@ -258,10 +258,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def read_yaml_mapping(path: Path, hint: str) -> dict:
+def read_yaml_mapping(path: Path, hint: str = "") -> dict:
     """A YAML file that must hold a mapping; errors name the file (and line) and exit 2."""
     if not path.is_file():
-        raise RecipeError(f"file not found: {path} ({hint})")
+        raise RecipeError(f"file not found: {path}" + (f" ({hint})" if hint else ""))
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except ValueError as e:  # UnicodeDecodeError, or an integer of over 4300 digits (int() refuses it)

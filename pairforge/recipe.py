@@ -109,8 +109,10 @@ def _validate_judge(r: Recipe) -> None:
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
     """Read, override and validate a recipe. path=None gives the built-in demo recipe."""
-    path = Path(path) if path is not None else demo_recipe_path()
-    data = read_yaml_mapping(path, "try: pairforge build recipes/demo.yaml")
+    from .shipped import find_recipe
+
+    path = find_recipe(path, "build") if path is not None else demo_recipe_path()
+    data = read_yaml_mapping(path)
     return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
 
 
@@ -122,4 +124,6 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: s
 
 
 def demo_recipe_path() -> Path:
-    return Path(__file__).parent / "demo" / "recipe.yaml"
+    from .shipped import shipped
+
+    return shipped("build", "demo")

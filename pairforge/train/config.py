@@ -107,7 +107,9 @@ def _dpo_value(name: str, value, tp):
 
 
 def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> TrainConfig:
-    data = read_yaml_mapping(Path(path), "try: recipes/ipo.yaml") if path is not None else {}
+    from ..shipped import find_recipe
+
+    data = read_yaml_mapping(find_recipe(path, "train-ipo")) if path is not None else {}
     for key, value in cli.items():  # --dataset / --model / --output-dir / --push-to-hub
         if value is not None:
             data[key] = value
