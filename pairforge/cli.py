@@ -185,20 +185,27 @@ def spin(recipe, model, iterations, output_dir, overrides, train_config, train_o
 
 @cli.command()
 @click.option("--defaults", is_flag=True, help="Print every recipe field with its default and help.")
-def recipe(defaults):
+@click.option("--schema", is_flag=True, help="Print the recipe's JSON Schema (for an editor's YAML extension).")
+def recipe(defaults, schema):
     """Print an annotated build recipe to start from (pairforge recipe > my_recipe.yaml).
 
     --defaults: every field of the build recipe instead, with its default and what it does."""
-    if not defaults:
+    if defaults and schema:
+        raise click.UsageError("give one of --defaults and --schema")
+    if schema:
+        from .recipe import recipe_schema
+
+        click.echo(json.dumps(recipe_schema(), indent=2, ensure_ascii=False))
+    elif defaults:
+        from .files import describe
+        from .recipe import Recipe
+
+        click.echo("# pairforge build recipe: every field with its default. Unknown keys are errors.\n"
+                   + describe(Recipe))
+    else:
         from .shipped import EXAMPLE
 
         click.echo(EXAMPLE.read_text(), nl=False)
-        return
-    from .config import describe
-    from .recipe import Recipe
-
-    click.echo("# pairforge build recipe: every field with its default. Unknown keys are errors.\n"
-               + describe(Recipe))
 
 
 def format_summary(s: dict) -> str:
