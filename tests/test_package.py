@@ -1,6 +1,7 @@
 """pairforge as an installed package: the wheel carries the shipped recipes and card templates, and
 the commands find the shipped recipes by name from any directory."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -18,10 +19,16 @@ from pairforge.train.config import load_train_config
 
 
 def test_the_wheel_ships_the_recipes_demo_data_and_card_templates(tmp_path):
+    # from a clean copy: setuptools may reuse a stale build/ folder of the checkout
+    src = tmp_path / "src"
+    shutil.copytree(REPO, src, symlinks=True, ignore=shutil.ignore_patterns(
+        ".venv*", "build", "out", ".git", "__pycache__", "*.egg-info", ".pytest_cache"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(REPO)], check=True, capture_output=True)
+                    str(tmp_path), str(src)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("pairforge-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    zf = zipfile.ZipFile(wheel)
+    names = set(zf.namelist())
+    assert zf.read("pairforge/cli.py") == (REPO / "pairforge" / "cli.py").read_bytes()
     for f in ("demo/recipe.yaml", "demo/ipo.yaml", "demo/example.yaml", "demo/sft.jsonl",
               "hub/templates/dataset_card.md.j2", "hub/templates/layout_usage.md.j2", "hub/templates/model_card.md.j2"):
         assert f"pairforge/{f}" in names, f
