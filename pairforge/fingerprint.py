@@ -63,11 +63,11 @@ def strip_credentials(data):
     return data
 
 
-def fingerprints(recipe, source_digest: str, model_digest: str) -> dict:
+def fingerprints(recipe, source_digest: str, model_digest: str, judge_code: str | None = None) -> dict:
     """{"generation", "finish", "combined"}: generation hashes whatever changes which prompts are sent
     or what comes back (source, pre-filters, dedupe, decontamination, weak model, sampling), plus
     the content of the data and the model; finish hashes the post-generation settings (post
-    filters, judge, split, output format). combined (stats.json's `fingerprint`) hashes both.
+    filters, judge, split, output format) and a function judge's code (`judge_code`, its digest). combined (stats.json's `fingerprint`) hashes both.
 
     The source path and the model name are replaced by digests of what they point at, so the
     same data reached through another path gives the same fingerprint, and edited data does not.
@@ -79,6 +79,8 @@ def fingerprints(recipe, source_digest: str, model_digest: str) -> dict:
     for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
         gen["weak_model"] = {k: v for k, v in gen["weak_model"].items() if k != key or v is not None}
     fin = fp_view(recipe, "finish")
+    if judge_code:
+        fin["judge"]["function_code"] = judge_code
     strip_credentials(gen)
     strip_credentials(fin)
     g, f = _hash(gen), _hash(fin)

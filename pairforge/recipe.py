@@ -102,7 +102,12 @@ def _validate_cross(r: Recipe) -> None:
 def _validate_judge(r: Recipe) -> None:
     j = r.judge
     if j.kind == "none" and (r.filters.min_margin is not None or j.rejected != "all"):
-        raise RecipeError("filters.min_margin and judge.rejected need scores: set judge.kind to reward_model or llm")
+        raise RecipeError("filters.min_margin and judge.rejected need scores: set judge.kind to reward_model, llm "
+                          "or function")
+    if j.kind == "function" and (problem := function_spec_problem(j.function)):
+        raise RecipeError(f"judge.function: {problem}")
+    if j.kind != "function" and j.function is not None:
+        raise RecipeError(f"judge.function: only read with judge.kind: function (kind is {j.kind!r})")
     if j.kind == "reward_model" and not j.model:
         raise RecipeError("judge.model: required with judge.kind 'reward_model' (a local folder or Hub id)")
     if j.kind == "llm" and j.llm.sampling.n != 1:
@@ -114,6 +119,18 @@ def _validate_judge(r: Recipe) -> None:
     if j.kind == "llm" and j.llm.backend == "openai" and not j.llm.openai.base_url:
         raise RecipeError("judge.llm.openai.base_url: required with backend 'openai'")
     validate_output(r.output, r.weak_model.backend, r.base_dir)
+
+
+def function_spec_problem(spec: str | None) -> str | None:
+    """Why `spec` is not `module:function` or `path/to/file.py:function` (None when it is)."""
+    if not spec:
+        return "required with judge.kind 'function': `my_rewards.py:my_reward` or `package.module:my_reward`"
+    where, sep, name = spec.rpartition(":")
+    if not sep or not where or not name.isidentifier():
+        return f"{spec!r} is not `path/to/file.py:function` or `module:function` (the function's name after a colon)"
+    if not where.endswith(".py") and not all(part.isidentifier() for part in where.split(".")):
+        return f"{where!r} is neither a .py file nor a dotted module name"
+    return None
 
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:

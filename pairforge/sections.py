@@ -193,7 +193,15 @@ class JudgeLLM(WeakModel):
 
 
 class JudgeConfig(Section):
-    kind: Literal["none", "reward_model", "llm"] = _f("none", help="score every pair: a reward model, or an LLM judge asked in both orders")
+    kind: Literal["none", "reward_model", "llm", "function"] = _f(
+        "none", help="score every pair: a reward model, an LLM judge asked in both orders, or a Python function")
+    function: Optional[str] = _f(None, help="function: `module:function` or `path/to/file.py:function` (relative to "
+                                 "the recipe) with TRL's reward-function signature (prompts, completions, the "
+                                 "source's columns as keyword arguments; one float or None per completion)")
+    function_format: Literal["conversational", "standard"] = _f(
+        "conversational", help="function: conversational passes prompts as message lists and completions as "
+        "[{role: assistant, content}] (as GRPOTrainer does for conversational data); standard passes the last user "
+        "turn's text and the answer's text")
     model: Optional[str] = _f(None, help="reward_model: local folder or Hub id (AutoModelForSequenceClassification, one label)")
     revision: Optional[str] = _f(None)
     chat_template: Optional[str] = _f(None, help="reward_model: Jinja chat template, for a tokenizer that has none")

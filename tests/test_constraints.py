@@ -159,13 +159,50 @@ def test_ifbench_prompts_and_offline_checkers():
 
 @pytest.mark.slow
 def test_quick_run_end_to_end(tmp_path):
-    """`python -m benchmarks.ifeval.run --quick`: data, pairforge build, four arms, table and JSON."""
-    p = subprocess.run([sys.executable, "-m", "benchmarks.ifeval.run", "--quick", "--workdir", str(tmp_path)],
-                       cwd=REPO, capture_output=True, text=True)
+    """`python -m benchmarks.ifeval.run --quick`: data, pairforge build with the shipped function-judge
+    recipe, pilot, every arm, paired comparisons; its own checks (>= 8 pairs, the IPO margin rises on
+    the train pairs and falls when the pairs are swapped) pass, and a rerun resumes every step."""
+    cmd = [sys.executable, "-m", "benchmarks.ifeval.run", "--quick", "--workdir", str(tmp_path)]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())
-    assert set(report["results"]) == {"base", "sft", "ipo", "sft+ipo"}
-    for r in report["results"].values():
-        assert r["indist"]["prompts"] > 0 and r["ifbench"]["prompts"] > 0
-        assert 0 <= r["indist"]["pass_rate"] <= 1 and 0 <= r["ifbench"]["strict"] <= r["ifbench"]["loose"] <= 1
-    assert "| sft+ipo |" in (tmp_path / "results.md").read_text()
+    q = report["quick"]
+    assert q["pairs"] >= 8 and q["after_ipo"] > q["before"] > q["after_swapped"] and not q["failures"]
+    assert set(report["evals"]) == {"base", "sft-s0", "ipo-s0", "sft+ipo-s0"}
+    for r in report["evals"].values():
+        assert r["indist"]["prompts"] == report["prepare"]["prompts_used"]["test"] > 0
+    comps = {(c["a"], c["b"]): c for c in report["comparisons"]}
+    assert set(comps) == {("ipo", "base"), ("sft", "base"), ("sft+ipo", "base"), ("ipo", "sft"), ("sft+ipo", "sft")}
+    for c in comps.values():
+        p0 = c["per_seed"][0]
+        assert p0["ci95"][0] <= p0["diff"] <= p0["ci95"][1] and 0 < p0["p_mcnemar"] <= 1
+    # the build kept only pairs whose rejected answer fails its constraints (the verifier as judge)
+    build = report["prepare"]["build"]["summary"]
+    assert build["rows_written"] >= 8
+    md = (tmp_path / "results.md").read_text()
+    assert "| sft+ipo - sft |" in md and "exact McNemar" in md
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)  # everything resumes
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "[outcome]" not in p.stderr
+
+
+def test_paired_statistics():
+    from benchmarks.ifeval.paired import mcnemar_exact, paired, pooled
+
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(5, 5) == 1.0
+    assert abs(mcnemar_exact(10, 2) - 2 * sum(__import__("math").comb(12, i) for i in range(3)) / 2**12) < 1e-12
+    a = [True] * 30 + [False] * 70
+    b = [False] * 20 + [True] * 10 + [False] * 70  # a passes 20 prompts b fails; b none that a fails
+    p = paired(a, b)
+    assert (p["only_a"], p["only_b"], p["diff"]) == (20, 0, 0.2) and p["p_mcnemar"] < 1e-5
+    assert p["ci95"][0] > 0
+    assert pooled([a, a], [b])["diff"] == 0.2 and pooled([a], [a])["p_permutation"] == 1.0
+    with pytest.raises(ValueError):
+        paired(a, b[:-1])
+
+
+def test_missing_default_data_is_one_line(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "benchmarks.ifeval.run", "--quick", "--workdir", str(tmp_path),
+                        "--data", str(tmp_path / "none.json")], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "--data" in p.stderr.splitlines()[-1] and "no such file" in p.stderr

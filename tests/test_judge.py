@@ -347,7 +347,7 @@ def test_llm_judge_build_with_verdicts_scores_pairs_and_drops_planted_inverted_o
         return "A" if chosen_is_a != inverted else "B"
 
     backend = ScriptedBackend(prefer)
-    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: LLMJudgeScorer(cfg, backend=backend))
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg, function=None: LLMJudgeScorer(cfg, backend=backend))
     out = tmp_path / "out"
     summary = build(tiny_model, out, judge={"kind": "llm", "llm": {"model": tiny_model}}, filters={"min_margin": 0.0})
     assert set(backend.budgets) == {512} and len(backend.budgets) == 2 * 45  # both orders, every pair
@@ -386,7 +386,7 @@ def test_judge_digest_leaves_out_the_base_url_password():
 def test_planted_inverted_pairs_are_dropped_by_min_margin(tiny_model, tiny_rm, tmp_path, monkeypatch):
     planted = {0, 5, 9}
     fake = FakeScorer(lambda r: 2.0 if r["source_index"] in planted else 0.0)
-    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg, function=None: fake)
     out = tmp_path / "out"
     build(tiny_model, out, judge={"kind": "reward_model", "model": tiny_rm}, filters={"min_margin": 0.0})
     rows = out_rows(out)
@@ -427,7 +427,7 @@ def test_rejected_lowest_keeps_one_sample_per_prompt_the_lowest(tiny_model, tiny
         return int(hashlib.sha256(f"{r['id']}:{r['sample_index']}".encode()).hexdigest()[:6], 16) / 2**24
 
     fake = FakeScorer(score)
-    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg, function=None: fake)
     out = tmp_path / "out"
     build(tiny_model, out, weak_model=weak(tiny_model, n=3), filters={"lengths": {"rejected": {"min_chars": 25}}},
           judge={"kind": "reward_model", "model": tiny_rm, "rejected": "lowest"})
@@ -452,7 +452,7 @@ def test_rejected_lowest_keeps_one_sample_per_prompt_the_lowest(tiny_model, tiny
 
 def test_rerun_resumes_judged_tables_and_rescores_an_unfinished_one(tiny_model, tiny_rm, tmp_path, monkeypatch):
     fake = FakeScorer(lambda r: float(r["source_index"] % 3) - 1)
-    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg: fake)
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg, function=None: fake)
     out = tmp_path / "out"
     sections = {"judge": {"kind": "reward_model", "model": tiny_rm}, "generation": {"shard_size": 10}}
     build(tiny_model, out, **sections)

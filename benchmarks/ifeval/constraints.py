@@ -62,12 +62,18 @@ def _keyword(prompt: str, rng: random.Random) -> str:
     return rng.choice(words) if words else rng.choice(FALLBACK_KEYWORDS)
 
 
-def _kwargs(family: str, prompt: str, rng: random.Random) -> tuple[dict, dict]:
+# Word limits drawn like IFEval's; the short-answer regime (answers cut to ~40 words, decided
+# within ~100 tokens) draws limits such answers can meet.
+WORD_LIMITS = {False: ([40, 60, 80, 120, 150], [20, 30, 50, 80]), True: ([25, 40, 60], [10, 15, 20])}
+
+
+def _kwargs(family: str, prompt: str, rng: random.Random, short: bool = False) -> tuple[dict, dict]:
     """(checker kwargs, rewriter extras) for one family, drawn like IFEval's parameters."""
     if family == "number_words":
+        below, above = WORD_LIMITS[short]
         if rng.random() < 0.5:
-            return {"num_words": rng.choice([40, 60, 80, 120, 150]), "relation": "less than"}, {}
-        return {"num_words": rng.choice([20, 30, 50, 80]), "relation": "at least"}, {}
+            return {"num_words": rng.choice(below), "relation": "less than"}, {}
+        return {"num_words": rng.choice(above), "relation": "at least"}, {}
     if family == "keyword_frequency":
         return {"keyword": _keyword(prompt, rng), "frequency": rng.randint(1, 3), "relation": "at least"}, {}
     if family == "bullets":
@@ -86,8 +92,8 @@ def _kwargs(family: str, prompt: str, rng: random.Random) -> tuple[dict, dict]:
     return {}, {}
 
 
-def spec(family: str, prompt: str, rng: random.Random) -> dict:
-    kwargs, extra = _kwargs(family, prompt, rng)
+def spec(family: str, prompt: str, rng: random.Random, short: bool = False) -> dict:
+    kwargs, extra = _kwargs(family, prompt, rng, short)
     return {"family": family, "id": FAMILIES[family][0], "kwargs": kwargs, "extra": extra}
 
 
@@ -96,13 +102,14 @@ def compatible(families: list[str]) -> bool:
         frozenset((a, b)) in CONFLICTS for i, a in enumerate(families) for b in families[i + 1:])
 
 
-def attach_constraints(prompt: str, rng: random.Random, max_constraints: int = 2) -> tuple[str, list[dict]]:
+def attach_constraints(prompt: str, rng: random.Random, max_constraints: int = 2,
+                       short: bool = False) -> tuple[str, list[dict]]:
     """One or two compatible constraints for `prompt`; their IFEval wording is appended to it."""
     names = sorted(FAMILIES)
     chosen = [rng.choice(names)]
     if max_constraints > 1 and rng.random() < 0.5:
         chosen.append(rng.choice([f for f in names if compatible(chosen + [f])]))
-    specs = [spec(f, prompt, rng) for f in chosen]
+    specs = [spec(f, prompt, rng, short) for f in chosen]
     text = prompt.rstrip() + " " + " ".join(describe(s["id"], s["kwargs"]) for s in specs)
     return text, specs
 

@@ -72,14 +72,19 @@ def score_ifbench(rows: list[dict], answers: list[str], left_out: int) -> tuple[
 
 
 def evaluate_model(model_dir: str, indist: list[dict], ifbench: bool = True, ifbench_limit: int | None = None,
-                   backend: str = "transformers", max_new_tokens: int = 256, **gen_kw) -> dict:
-    """Generate once for both prompt sets, then score each. Returns summary + per-prompt records."""
+                   backend: str = "transformers", max_new_tokens: int = 256, ifbench_max_new_tokens: int | None = None,
+                   **gen_kw) -> dict:
+    """Generate once for both prompt sets (IFBench's answers may get their own budget), then score
+    each. Returns summary + per-prompt records."""
     bench_rows, left_out = load_ifbench(ifbench_limit) if ifbench else ([], [])
     prompts = [r["prompt"] for r in indist] + [r["prompt"] for r in bench_rows]
-    answers, timing = generate(model_dir, prompts, max_new_tokens, backend, **gen_kw)
+    budgets = [max_new_tokens] * len(indist) + [ifbench_max_new_tokens or max_new_tokens] * len(bench_rows)
+    answers, timing = generate(model_dir, prompts, budgets if len(set(budgets)) > 1 else max_new_tokens, backend,
+                               **gen_kw)
     a_in, a_bench = answers[:len(indist)], answers[len(indist):]
     s_in, rec_in = score_indist(indist, a_in)
-    result = {"model": model_dir, "generation": {**timing, "max_new_tokens": max_new_tokens},
+    result = {"model": model_dir, "generation": {**timing, "max_new_tokens": max_new_tokens,
+                                                 "ifbench_max_new_tokens": ifbench_max_new_tokens or max_new_tokens},
               "indist": s_in, "records": {"indist": rec_in}}
     if ifbench:
         s_b, rec_b = score_ifbench(bench_rows, a_bench, len(left_out))
@@ -97,12 +102,14 @@ def main(argv=None):
     ap.add_argument("--no-ifbench", action="store_true")
     ap.add_argument("--backend", choices=["transformers", "vllm"], default="transformers")
     ap.add_argument("--max-new-tokens", type=int, default=256)
+    ap.add_argument("--ifbench-max-new-tokens", type=int, help="IFBench's budget (default: --max-new-tokens)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (transformers backend)")
     ap.add_argument("--out", required=True, help="JSON file for summary and per-prompt records")
     a = ap.parse_args(argv)
     rows = [json.loads(x) for x in Path(a.data).read_text().splitlines() if x.strip()][: a.limit]
     kw = {"threads": a.threads} if a.backend == "transformers" else {}
-    res = evaluate_model(a.model, rows, not a.no_ifbench, a.ifbench_limit, a.backend, a.max_new_tokens, **kw)
+    res = evaluate_model(a.model, rows, not a.no_ifbench, a.ifbench_limit, a.backend, a.max_new_tokens,
+                         a.ifbench_max_new_tokens, **kw)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(res, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in res.items() if k != "records"}))

@@ -36,7 +36,7 @@ def generate_transformers(model_dir: str, prompts: list[str], max_new_tokens: in
     return out
 
 
-def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_model_len: int = 2048,
+def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int | list[int], max_model_len: int = 2048,
                   timing: dict | None = None) -> list[str]:
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
@@ -52,19 +52,26 @@ def generate_vllm(model_dir: str, prompts: list[str], max_new_tokens: int, max_m
     if timing is not None:
         timing["engine_start_seconds"] = round(time.perf_counter() - t0, 2)
     tok = llm.get_tokenizer()
-    ids = [tok(t, add_special_tokens=False)["input_ids"][-(max_model_len - max_new_tokens):]
-           for t in _render(tok, prompts)]
-    params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+    budgets = max_new_tokens if isinstance(max_new_tokens, list) else [max_new_tokens] * len(prompts)
+    ids = [tok(t, add_special_tokens=False)["input_ids"][-(max_model_len - m):]
+           for t, m in zip(_render(tok, prompts), budgets)]
+    params = [SamplingParams(temperature=0.0, max_tokens=m) for m in budgets]
     outs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
     return [o.outputs[0].text.strip() for o in outs]
 
 
-def generate(model_dir: str, prompts: list[str], max_new_tokens: int = 256, backend: str = "transformers",
+def generate(model_dir: str, prompts: list[str], max_new_tokens: int | list[int] = 256, backend: str = "transformers",
              **kw) -> tuple[list[str], dict]:
-    """(answers, timing) with greedy decoding."""
+    """(answers, timing) with greedy decoding; `max_new_tokens` may differ per prompt."""
     t0, timing = time.perf_counter(), {"backend": backend, "prompts": len(prompts)}
     if backend == "vllm":
         answers = generate_vllm(model_dir, prompts, max_new_tokens, timing=timing)
+    elif isinstance(max_new_tokens, list):  # one pass per budget
+        answers = [""] * len(prompts)
+        for m in sorted(set(max_new_tokens)):
+            idx = [i for i, x in enumerate(max_new_tokens) if x == m]
+            for i, a in zip(idx, generate_transformers(model_dir, [prompts[i] for i in idx], m, **kw)):
+                answers[i] = a
     else:
         answers = generate_transformers(model_dir, prompts, max_new_tokens, **kw)
     timing["seconds"] = round(time.perf_counter() - t0, 2)

@@ -18,6 +18,7 @@ import json
 import random
 from pathlib import Path
 
+from . import textops as T
 from .constraints import attach_constraints, dumps, rewrite, verify
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,21 +40,24 @@ def base_prompt(row: dict) -> str:
     return row["instruction"].strip() + (f"\n\n{extra}" if extra else "")
 
 
-def constrained_prompt(row: dict, rng: random.Random) -> tuple[str, list[dict]]:
+def constrained_prompt(row: dict, rng: random.Random, short: bool = False) -> tuple[str, list[dict]]:
     """The constraints follow the instruction (as in IFEval); the Alpaca input comes after them."""
-    text, specs = attach_constraints(row["instruction"].strip(), rng)
+    text, specs = attach_constraints(row["instruction"].strip(), rng, short=short)
     extra = (row.get("input") or "").strip()
     return text + (f"\n\n{extra}" if extra else ""), specs
 
 
-def make_rows(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
-    """(kept rows, drop counts). Each row's constraints come from its own seeded generator."""
+def make_rows(rows: list[dict], seed: int = 0, short_words: int | None = None) -> tuple[list[dict], dict]:
+    """(kept rows, drop counts). Each row's constraints come from its own seeded generator. With
+    `short_words`, the short-answer regime: the answer is first cut to at most that many words (at
+    a sentence boundary) and word limits are drawn for short answers."""
     kept, drops = [], collections.Counter()
     for row in rows:
         prompt = base_prompt(row)
         rng = random.Random(_hash(seed, "constraints\x00" + prompt))
-        text, specs = constrained_prompt(row, rng)
-        answer = rewrite(row["output"], specs)
+        text, specs = constrained_prompt(row, rng, short=short_words is not None)
+        source = row["output"] if short_words is None else T.truncate_words(T.normalise(row["output"]), short_words)
+        answer = rewrite(source, specs)
         ok = verify(answer, specs)
         if not all(ok):
             drops.update(s["family"] for s, good in zip(specs, ok) if not good)
@@ -65,10 +69,10 @@ def make_rows(rows: list[dict], seed: int = 0) -> tuple[list[dict], dict]:
 
 
 def write_splits(rows: list[dict], out: Path, seed: int = 0, dev_frac: float = 0.1,
-                 test_frac: float = 0.1) -> dict:
+                 test_frac: float = 0.1, short_words: int | None = None) -> dict:
     """Write out/{train,dev,test}.jsonl and out/stats.json; return the stats."""
     out.mkdir(parents=True, exist_ok=True)
-    kept, drops = make_rows(rows, seed)
+    kept, drops = make_rows(rows, seed, short_words)
     by_split = {s: [] for s in SPLITS}
     for r in kept:
         by_split[split_of(r["id"], seed, dev_frac, test_frac)].append(r)
@@ -79,7 +83,7 @@ def write_splits(rows: list[dict], out: Path, seed: int = 0, dev_frac: float = 0
     stats = {"rows_read": len(rows), "rows_kept": len(kept), "dropped": drops.get("rows", 0),
              "dropped_by_family": {k: v for k, v in sorted(drops.items()) if k != "rows"},
              "splits": {k: len(v) for k, v in by_split.items()}, "families_kept": dict(sorted(families.items())),
-             "seed": seed}
+             "seed": seed, "short_words": short_words, "dev_frac": dev_frac, "test_frac": test_frac}
     (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
 
@@ -97,9 +101,10 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, help="read only the first N rows")
     ap.add_argument("--dev-frac", type=float, default=0.1)
     ap.add_argument("--test-frac", type=float, default=0.1)
+    ap.add_argument("--short-words", type=int, help="short-answer regime: cut answers to N words first")
     a = ap.parse_args(argv)
     rows = json.loads(Path(a.data).read_text())[: a.limit]
-    print(json.dumps(write_splits(rows, Path(a.out), a.seed, a.dev_frac, a.test_frac), indent=2))
+    print(json.dumps(write_splits(rows, Path(a.out), a.seed, a.dev_frac, a.test_frac, a.short_words), indent=2))
 
 
 if __name__ == "__main__":

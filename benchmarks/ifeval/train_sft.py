@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,14 +45,17 @@ def train_sft(model_dir: str, rows: list[dict], out: str, steps: int, lr: float,
         result = trainer.train()
     secs = time.perf_counter() - t0
     merged = trainer.model.merge_and_unload()
-    Path(out).mkdir(parents=True, exist_ok=True)
-    merged.save_pretrained(out)
-    tok.save_pretrained(out)
+    tmp = Path(f"{out}.tmp-save")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
     summary = {"output_dir": out, "steps": trainer.state.global_step, "train_rows": len(rows),
                "train_loss": round(result.training_loss, 6), "train_seconds": round(secs, 2),
                "seconds_per_step": round(secs / max(1, trainer.state.global_step), 3),
                "config": {"lr": lr, "rank": rank, "batch": batch, "max_length": max_length, "seed": seed}}
-    (Path(out) / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (tmp / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)  # a run killed before this point left no finished folder
+    tmp.rename(out)
     return summary
 
 
@@ -67,9 +71,10 @@ def main(argv=None):
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--limit", type=int)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args(argv)
     rows = [json.loads(x) for x in Path(a.data).read_text().splitlines() if x.strip()][: a.limit]
-    s = train_sft(a.model, rows, a.out, a.steps, a.lr, a.rank, a.batch, a.max_length, a.seed)
+    s = train_sft(a.model, rows, a.out, a.steps, a.lr, a.rank, a.batch, a.max_length, a.seed, a.threads)
     print(json.dumps(s))
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..recipe import Source
 from .recognise import check_columns, detect_format, plain_columns, unused_columns
-from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_INDEX, pair_schema
+from .schemas import ROW_BAD, ROW_DETAIL, ROW_JSON, SOURCE_COLUMNS, SOURCE_INDEX, pair_schema
 
 __all__ = ["Normalise", "RowDrop", "check_columns", "detect_format", "plain_columns", "row_to_messages"]
 
@@ -150,13 +150,15 @@ class Normalise:
     mapping: dict | None = None
     name: str = "normalise"
     unused: list = field(default_factory=list)  # context-like columns this layout does not read
+    keep_source: bool = False  # carry each source row as JSON (SOURCE_COLUMNS), for a function judge
 
     @classmethod
-    def for_source(cls, source: Source, column_names: list[str]) -> "Normalise":
+    def for_source(cls, source: Source, column_names: list[str], keep_source: bool = False) -> "Normalise":
         fmt = detect_format(column_names, source)
         check_columns(fmt, column_names, source)
         mapping = plain_columns(column_names, source) if fmt == "plain" else None
-        return cls(fmt, source.turns, mapping, unused=unused_columns(fmt, column_names, mapping))
+        return cls(fmt, source.turns, mapping, unused=unused_columns(fmt, column_names, mapping),
+                   keep_source=keep_source)
 
     def __call__(self, table):
         import pyarrow as pa
@@ -171,14 +173,15 @@ class Normalise:
                 if not isinstance(row, dict):
                     raise RowDrop("non_object_row")
                 msgs = row_to_messages(row, self.fmt, self.mapping)
+                extra = {SOURCE_COLUMNS: _source_json(row)} if self.keep_source else {}
                 records += [{"id": _checked_id(prompt, chosen), "source_index": src, "turn_index": turn,
-                             "prompt": prompt, "chosen": chosen}
+                             "prompt": prompt, "chosen": chosen, **extra}
                             for turn, prompt, chosen in conversation_pairs(msgs, self.turns)]
             except RowDrop as drop:
                 dropped.append({"source_index": src, "reason": str(drop), "row": _shown(row)})
         dropped_t = pa.Table.from_pylist(dropped, schema=pa.schema(
             [("source_index", pa.int64()), ("reason", pa.string()), ("row", pa.string())]))
-        return pa.Table.from_pylist(records, schema=pair_schema()), dropped_t
+        return pa.Table.from_pylist(records, schema=pair_schema(self.keep_source)), dropped_t
 
 
 def _checked_id(prompt: list[dict], chosen: str) -> str:
@@ -188,6 +191,17 @@ def _checked_id(prompt: list[dict], chosen: str) -> str:
         return pair_id(prompt, chosen)
     except UnicodeEncodeError:
         raise RowDrop("non_utf8_text") from None
+
+
+def _source_json(row: dict) -> str:
+    """The source row as the function judge gets it (values JSON cannot hold, such as dates, as text;
+    text UTF-8 cannot carry, a lone surrogate, escaped)."""
+    text = json.dumps(row, ensure_ascii=False, default=str)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        text = json.dumps(row, default=str)
+    return text
 
 
 def _shown(row) -> str:

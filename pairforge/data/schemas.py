@@ -10,6 +10,9 @@ SOURCE_INDEX = "__pairforge_source_index"  # the source row number, carried besi
 ROW_JSON = "__pairforge_row_json"
 ROW_BAD = "__pairforge_row_bad"
 ROW_DETAIL = "__pairforge_row_detail"
+# With a function judge (judge.kind: function): the source row as JSON, carried beside each pair so
+# the function gets the source's columns as keyword arguments. Never published.
+SOURCE_COLUMNS = "source_columns"
 
 
 @functools.cache
@@ -20,8 +23,9 @@ def message_type():
 
 
 @functools.cache
-def pair_schema():
-    """Rows after normalisation: a prompt (messages) and the data's own answer."""
+def pair_schema(source_columns: bool = False):
+    """Rows after normalisation: a prompt (messages) and the data's own answer (and, for a function
+    judge, the source row as JSON)."""
     import pyarrow as pa
 
     return pa.schema([
@@ -30,15 +34,15 @@ def pair_schema():
         ("turn_index", pa.int32()),
         ("prompt", message_type()),
         ("chosen", pa.string()),
-    ])
+    ] + ([(SOURCE_COLUMNS, pa.string())] if source_columns else []))
 
 
 @functools.cache
-def generated_schema():
+def generated_schema(source_columns: bool = False):
     """Rows after generation: one per weak-model sample."""
     import pyarrow as pa
 
-    return pa.schema(list(pair_schema()) + [
+    return pa.schema(list(pair_schema(source_columns)) + [
         pa.field("sample_index", pa.int32()),
         pa.field("rejected", pa.string()),
         pa.field("rejected_model", pa.string()),

@@ -50,11 +50,12 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     from ..data.formats import Normalise
     from ..data.sources import load_source
     from ..weights import resolve_weak_model
+    from .judge import judge_function
 
     stats = Stats()
     with stats.timed("load"):
         loaded = load_source(recipe)
-    normalise = Normalise.for_source(recipe.source, loaded.column_names)
+    normalise = Normalise.for_source(recipe.source, loaded.column_names, keep_source=recipe.judge.kind == "function")
     if normalise.unused and not quiet:
         print(f"warning: source columns {', '.join(normalise.unused)} are not used by the {normalise.fmt} "
               "layout (their text is not in the prompts); map them with source.columns", file=sys.stderr)
@@ -63,7 +64,8 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     if note and not quiet:
         print(f"backend: {wm.backend} ({note})", file=sys.stderr)
     ref = resolve_weak_model(wm)
-    fps = fingerprints(recipe, loaded.digest, ref.digest)
+    function = judge_function(recipe)  # a function judge that cannot be imported fails before any generation
+    fps = fingerprints(recipe, loaded.digest, ref.digest, function.digest if function else None)
     return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fps["combined"], fps, stats)
 
 
@@ -140,10 +142,9 @@ def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
 
 def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     """Every shard once through the post-generation stages, then the split and the Parquet files."""
-    from .score_stats import ScoreStats
-
     import pyarrow.compute as pc
 
+    from .score_stats import ScoreStats
     from .writers import IdSplit
 
     stats, post = plan.stats, post_generation_stages(plan.recipe, store.work)
@@ -169,10 +170,8 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     with stats.timed("write"):
         splits = write_splits(plan, store, n_shards, split)
     if not splits.get("train"):
-        raise PairforgeError(
-            f"no pairs left to write ({stats.rows_read} rows read, drops: "
-            f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {(plan.stage or plan.out) / 'excluded'}"
-        )
+        raise PairforgeError(f"no pairs left to write ({stats.rows_read} rows read, drops: "
+                             f"{ {s: dict(c) for s, c in stats.drops.items()} }); see {(plan.stage or plan.out) / 'excluded'}")
     stats.kept("written", sum(splits.values()))
     for judge in (s for s in post if s.name == "judge"):
         stats.extra["judge"] = {**judge.describe(), **scores.summary()}

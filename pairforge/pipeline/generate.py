@@ -100,7 +100,7 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
     """
     import pyarrow as pa
 
-    from ..data.schemas import generated_schema
+    from ..data.schemas import SOURCE_COLUMNS, generated_schema
 
     t0 = time.perf_counter()
     rows = table.to_pylist()
@@ -126,6 +126,7 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
                                                         backend.model_name)
     info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,
             "prompts_sent": len(ok), "seconds": round(time.perf_counter() - t0, 3)}
-    kept, dropped = split_by_reason(pa.Table.from_pylist(out_rows, schema=generated_schema()), reasons)
+    kept, dropped = split_by_reason(pa.Table.from_pylist(
+        out_rows, schema=generated_schema(SOURCE_COLUMNS in table.column_names)), reasons)
     dropped = dropped.add_column(0, "error", pa.array([e for e, r in zip(errors, reasons) if r], pa.string()))
     return kept, dropped, info

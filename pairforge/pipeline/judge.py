@@ -18,6 +18,7 @@ import json
 import math
 from pathlib import Path
 
+from ..data.schemas import SOURCE_COLUMNS
 from ..errors import PairforgeError
 from ..fingerprint import fp_view, strip_credentials
 from ..io import atomic_write_parquet, atomic_write_text
@@ -27,12 +28,17 @@ from .stage import split_by_reason
 
 SCORE_COLUMNS = ("chosen_score", "rejected_score", "score_margin", "judge_truncated")
 KEY_COLUMNS = ("id", "sample_index", "prompt", "chosen", "rejected")
+# What picks the rejected sample among scored ones, not what scores it: no part of the cache key.
+NOT_SCORING = ("rejected", "seed")
 
 
-def judge_model_digest(cfg: JudgeConfig) -> str:
-    """What identifies the judge's weights (content of a local folder, or Hub id and revision)."""
+def judge_model_digest(cfg: JudgeConfig, function=None) -> str:
+    """What identifies the judge's weights (content of a local folder, or Hub id and revision), or
+    a function judge's code (its file's content)."""
     from ..weights import resolve_model, resolve_weak_model
 
+    if function is not None:
+        return f"function:{function.digest}"
     try:
         if cfg.kind == "llm":
             return resolve_weak_model(cfg.llm).digest
@@ -41,7 +47,11 @@ def judge_model_digest(cfg: JudgeConfig) -> str:
         raise PairforgeError(str(e).replace("weak_model.", "judge.llm." if cfg.kind == "llm" else "judge.", 1)) from None
 
 
-def make_scorer(cfg: JudgeConfig):
+def make_scorer(cfg: JudgeConfig, function=None):
+    if function is not None:
+        from .judge_fn import FunctionScorer
+
+        return FunctionScorer(function, cfg.function_format)
     if cfg.kind == "reward_model":
         from .judge_rm import RewardModelScorer
 
@@ -105,9 +115,10 @@ class Judge:
 
     name = "judge"
 
-    def __init__(self, cfg: JudgeConfig, work_dir: Path | None = None, scorer=None):
+    def __init__(self, cfg: JudgeConfig, work_dir: Path | None = None, scorer=None, function=None):
         self.cfg = cfg
         self._scorer = scorer
+        self.function = function  # judge_fn.LoadedFunction, for kind: function
         self.store = JudgedStore(work_dir) if work_dir is not None else None
         self._settings = None
         self.tables_scored = self.tables_resumed = 0
@@ -115,20 +126,23 @@ class Judge:
     @property
     def scorer(self):
         if self._scorer is None:
-            self._scorer = make_scorer(self.cfg)
+            self._scorer = make_scorer(self.cfg, self.function)
         return self._scorer
 
     def settings_digest(self) -> str:
         if self._settings is None:
-            self._model_digest = judge_model_digest(self.cfg)
+            self._model_digest = judge_model_digest(self.cfg, self.function)
             # a base_url's password is no setting: it changes neither the key nor stats.json's digest
-            view = {"judge": strip_credentials(fp_view(self.cfg)), "model": self._model_digest}
+            view = {k: v for k, v in strip_credentials(fp_view(self.cfg)).items() if k not in NOT_SCORING}
+            view = {"judge": view, "model": self._model_digest}
             self._settings = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
         return self._settings
 
     def model_name(self) -> str:
         """The judge model as stats.json and the card name it: a Hub id or built-in name as given, a
         local folder as lineage.label names it (its name and weights digest), never its path."""
+        if self.function is not None:
+            return self.function.name
         model = self.cfg.llm.model if self.cfg.kind == "llm" else self.cfg.model
         self.settings_digest()
         kind, _, digest = self._model_digest.partition(":")
@@ -138,7 +152,8 @@ class Judge:
 
     def key(self, table) -> str:
         h = hashlib.sha256(self.settings_digest().encode())
-        h.update(json.dumps(table.select(list(KEY_COLUMNS)).to_pylist(), sort_keys=True).encode())
+        columns = list(KEY_COLUMNS) + [SOURCE_COLUMNS] * (SOURCE_COLUMNS in table.column_names)
+        h.update(json.dumps(table.select(columns).to_pylist(), sort_keys=True).encode())
         return h.hexdigest()[:32]
 
     def __call__(self, table):
@@ -165,11 +180,20 @@ class Judge:
                 "tables_scored": self.tables_scored, "tables_resumed": self.tables_resumed}
 
 
+def judge_function(recipe):
+    """A function judge's loaded function (None for the other kinds); a bad one is one error line."""
+    if recipe.judge.kind != "function":
+        return None
+    from .judge_fn import load_function
+
+    return load_function(recipe.judge.function, recipe.resolve_path, recipe.base_dir)
+
+
 def judge_stages(recipe, work_dir: Path | None) -> list:
     """The judge, then (where asked) the choice of rejected sample, then the margin filter."""
     from .select import MinMargin, SelectRejected
 
-    stages = [Judge(recipe.judge, work_dir)]
+    stages = [Judge(recipe.judge, work_dir, function=judge_function(recipe))]
     if recipe.judge.rejected != "all":
         stages.append(SelectRejected(recipe.judge.rejected, recipe.judge.seed))
     if recipe.filters.min_margin is not None:

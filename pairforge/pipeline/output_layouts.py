@@ -9,13 +9,15 @@ columns, in the shape a trainer already reads.
 | `intel`          | system, question, chosen, rejected: strings (Intel/orca_dpo_pairs) | axolotl `chatml.intel` / `llama3.intel` |
 
 Every other column of the shard (id, source_index, token counts, finish reason, any score column)
-passes through unchanged, after the layout's own columns.
+passes through unchanged, after the layout's own columns; the source row a function judge was
+given (`source_columns`) is not published.
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+from ..data.schemas import SOURCE_COLUMNS
 from ..errors import PairforgeError
 
 LAYOUTS = ("conversational", "standard", "messages", "intel")
@@ -49,7 +51,8 @@ def to_output_table(table, fmt: str, render_prompt: Callable[[list], str] | None
         data = _intel(table, prompts, chosen, rejected)
     else:
         raise PairforgeError(f"output.format: unknown layout {fmt!r} (one of {', '.join(LAYOUTS)})")
-    rest = {name: table[name] for name in table.column_names if name not in TEXT_COLUMNS and name not in data}
+    rest = {name: table[name] for name in table.column_names
+            if name not in TEXT_COLUMNS and name not in data and name != SOURCE_COLUMNS}
     return pa.table({**data, **rest})
 
 
