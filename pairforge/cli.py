@@ -43,7 +43,7 @@ def cli():
 @click.option("--dry-run-sample", type=click.IntRange(min=0), default=8, show_default=True,
               help="Prompts to generate for the dry run's time estimate (0: no estimate).")
 def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample):
-    """Build a preference dataset from RECIPE (default: the built-in demo recipe).
+    """Build a preference dataset from RECIPE (default, or `demo`: the built-in demo recipe).
 
     A rerun of the same recipe resumes: finished generation shards are kept.
     """
@@ -132,7 +132,7 @@ def inspect(target, samples, split, revision, token, as_json):
 def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token, as_json):
     """Train MODEL with IPO on a pairforge preference dataset (TRL DPOTrainer, loss_type=ipo).
 
-    CONFIG is a YAML file of DPOConfig-style keys (see recipes/ipo.yaml).
+    CONFIG is a YAML file of DPOConfig-style keys, or `ipo`: the shipped IPO recipe.
     """
     from .train.config import load_train_config
     from .train.ipo import run_train
@@ -164,7 +164,7 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 @click.option("--iterations", "-k", default=2, show_default=True, type=click.IntRange(1, 100))
 @click.option("--output-dir", default="out/spin", show_default=True, help="One folder per iteration goes here.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Build recipe override (repeatable).")
-@click.option("--train-config", type=click.Path(dir_okay=False), help="train-ipo YAML (see recipes/ipo.yaml).")
+@click.option("--train-config", type=click.Path(dir_okay=False), help="train-ipo YAML, or `ipo` (the shipped one).")
 @click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
               help="train-ipo override, e.g. --train-set max_steps=50 (repeatable).")
 @click.option("--eval", "with_eval", is_flag=True, help="Write a per-iteration table and plot to the output folder.")
@@ -185,15 +185,28 @@ def spin(recipe, model, iterations, output_dir, overrides, train_config, train_o
 
 
 @cli.command()
-@click.option("--defaults", is_flag=True, required=True,
-              help="Print every recipe field with its default and help (a starting recipe).")
-def recipe(defaults):
-    """Show the build recipe's schema: every field, its default and what it does."""
-    from .config import describe
-    from .recipe import Recipe
+@click.option("--defaults", is_flag=True, help="Print every recipe field with its default and help.")
+@click.option("--schema", is_flag=True, help="Print the recipe's JSON Schema (for an editor's YAML extension).")
+def recipe(defaults, schema):
+    """Print an annotated build recipe to start from (pairforge recipe > my_recipe.yaml).
 
-    click.echo("# pairforge build recipe: every field with its default. Unknown keys are errors.\n"
-               + describe(Recipe))
+    --defaults: every field of the build recipe instead, with its default and what it does."""
+    if defaults and schema:
+        raise click.UsageError("give one of --defaults and --schema")
+    if schema:
+        from .recipe import recipe_schema
+
+        click.echo(json.dumps(recipe_schema(), indent=2, ensure_ascii=False))
+    elif defaults:
+        from .files import describe
+        from .recipe import Recipe
+
+        click.echo("# pairforge build recipe: every field with its default. Unknown keys are errors.\n"
+                   + describe(Recipe))
+    else:
+        from .shipped import EXAMPLE
+
+        click.echo(EXAMPLE.read_text(), nl=False)
 
 
 def format_summary(s: dict) -> str:

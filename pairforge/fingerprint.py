@@ -1,7 +1,7 @@
 """A recipe's fingerprints (hashes of the fields that change the output, plus the content of the
 data and the model) and the resolved recipe as YAML. Imported through recipe.py.
 
-Fields carry their stage in their metadata (recipe.py's `_finish` marks the post-generation ones);
+Fields carry their stage in their `Meta` (config.py; sections.py's `_finish` marks the post-generation ones);
 the shard store is keyed by the generation fingerprint alone, so a change of finish settings
 re-finishes a build from its generated shards without sending a prompt. Credentials in a
 base_url never reach a hash or a file.
@@ -9,31 +9,33 @@ base_url never reach a hash or a file.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from typing import Any
 
 import yaml
 
-from .config import to_dict
+from pydantic import BaseModel
+
+from .config import meta, to_dict
 from .redact import bare_url
 
 
 def fp_view(obj, stage: str | None = None) -> Any:
     """The fields that change the output; stage 'generation' or 'finish' keeps only that stage's."""
-    if dataclasses.is_dataclass(obj):
+    if isinstance(obj, BaseModel):
         view = {}
-        for f in dataclasses.fields(obj):
-            if not f.metadata.get("fp", True) or f.metadata.get("internal"):
+        for name, info in type(obj).model_fields.items():
+            m = meta(info)
+            if not m.fp:
                 continue
-            if f.metadata.get("stage") == "finish":  # a finish field: the whole subtree is finish
+            if m.stage == "finish":  # a finish field: the whole subtree is finish
                 if stage != "generation":
-                    view[f.name] = fp_view(getattr(obj, f.name))
+                    view[name] = fp_view(getattr(obj, name))
             else:
-                sub = fp_view(getattr(obj, f.name), stage)
+                sub = fp_view(getattr(obj, name), stage)
                 if stage != "finish" or (isinstance(sub, dict) and sub):
-                    view[f.name] = sub
+                    view[name] = sub
         return view
     if isinstance(obj, list):
         return [fp_view(x, stage) for x in obj]

@@ -4,11 +4,10 @@ license. A section of recipe.py's schema, kept in its own module (recipe.py impo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
-from .config import field_ as _f
+from .config import Section, field_ as _f
 from .errors import RecipeError
 
 LAYOUT_HELP = ("conversational: prompt = messages, chosen/rejected = one assistant message each; "
@@ -17,8 +16,7 @@ LAYOUT_HELP = ("conversational: prompt = messages, chosen/rejected = one assista
                "intel: system/question/chosen/rejected strings (Intel/orca_dpo_pairs)")
 
 
-@dataclass
-class Output:
+class Output(Section):
     dir: str = _f("out/demo", fp=False)
     format: Literal["conversational", "standard", "messages", "intel"] = _f("conversational", help=LAYOUT_HELP)
     chat_template: Optional[str] = _f(None, help="standard layout: a Jinja chat template, or a file holding one "

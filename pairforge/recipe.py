@@ -1,6 +1,6 @@
 """The build recipe: one schema, validated in one place.
 
-Every section is a dataclass (sections.py; the engine is config.py); `load_recipe` turns YAML (plus
+Every section is a pydantic model (sections.py; the engine is config.py); `load_recipe` turns YAML (plus
 `--set a.b=value` overrides) into a validated `Recipe` or raises a `RecipeError` naming the
 field path. fingerprint.py hashes the fields that change the output (generation and finish apart).
 """
@@ -8,12 +8,14 @@ field path. fingerprint.py hashes the fields that change the output (generation 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import apply_overrides, build, coerce, read_yaml_mapping, to_dict
+from pydantic import PrivateAttr
+
+from .config import Section, build, to_dict
 from .chat_options import check_chat_options
 from .errors import RecipeError
+from .files import apply_overrides, read_yaml_mapping
 from .fingerprint import dump_resolved, fingerprint, fingerprints  # noqa: F401  (the recipe's API)
 from .output_section import Output, validate_output
 from .sections import (  # noqa: F401  (the sections are part of the recipe's API)
@@ -23,8 +25,7 @@ from .sections import (  # noqa: F401  (the sections are part of the recipe's AP
 )
 
 
-@dataclass
-class Recipe:
+class Recipe(Section):
     source: Source = _f(Source)
     weak_model: WeakModel = _f(WeakModel)
     generation: Generation = _f(Generation)
@@ -35,7 +36,15 @@ class Recipe:
     split: Split = _finish(Split)
     output: Output = _finish(Output)
     # Set by load_recipe, not by the user: where relative source paths are looked up.
-    base_dir: str = field(default=".", metadata={"internal": True, "fp": False})
+    _base_dir: str = PrivateAttr(".")
+
+    @property
+    def base_dir(self) -> str:
+        return self._base_dir
+
+    @base_dir.setter
+    def base_dir(self, value: str) -> None:
+        self._base_dir = value
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -82,7 +91,7 @@ def _validate_cross(r: Recipe) -> None:
             raise RecipeError(f"filters.refusals.patterns[{i}]: not a valid regular expression ({e})") from None
     sets = []
     for i, item in enumerate(r.decontaminate.sets):
-        ev = coerce({"path": item} if isinstance(item, str) else item, EvalSet, f"decontaminate.sets[{i}]")
+        ev = build(EvalSet, {"path": item} if isinstance(item, str) else item, f"decontaminate.sets[{i}]")
         if bool(ev.path) == bool(ev.hub):
             raise RecipeError(f"decontaminate.sets[{i}]: give exactly one of path or hub")
         sets.append(ev)
@@ -126,8 +135,10 @@ def function_spec_problem(spec: str | None) -> str | None:
 
 def load_recipe(path: str | Path | None, overrides: list[str] | None = None) -> Recipe:
     """Read, override and validate a recipe. path=None gives the built-in demo recipe."""
-    path = Path(path) if path is not None else demo_recipe_path()
-    data = read_yaml_mapping(path, "try: pairforge build recipes/demo.yaml")
+    from .shipped import find_recipe
+
+    path = find_recipe(path, "build") if path is not None else demo_recipe_path()
+    data = read_yaml_mapping(path)
     return recipe_from_dict(data, overrides, base_dir=path.resolve().parent)
 
 
@@ -138,5 +149,13 @@ def recipe_from_dict(data: dict, overrides: list[str] | None = None, base_dir: s
     return recipe
 
 
+def recipe_schema() -> dict:
+    """The build recipe's JSON Schema (draft 2020-12), as `pairforge recipe --schema` prints it."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "pairforge build recipe",
+            **{k: v for k, v in Recipe.model_json_schema().items() if k != "title"}}
+
+
 def demo_recipe_path() -> Path:
-    return Path(__file__).parent / "demo" / "recipe.yaml"
+    from .shipped import shipped
+
+    return shipped("build", "demo")

@@ -1,14 +1,12 @@
-"""The recipe's sections: one dataclass per part of the build (the engine is config.py).
+"""The recipe's sections: one pydantic model per part of the build (the engine is config.py).
 recipe.py assembles them into `Recipe` and validates across sections."""
 
 from __future__ import annotations
 
 import math
-import types
-from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import ClassVar, Literal, Optional
 
-from .config import SEED, between, field_ as _f, ge as _ge, gt as _gt, matches
+from .config import SEED, Section, between, field_ as _f, ge as _ge, gt as _gt, matches
 
 # torch device strings a backend (transformers, a reward model) takes; anything else fails only when the model loads
 DEVICE = matches(r"auto|cpu|mps|cuda(:[0-9]+)?", "one of auto, cpu, cuda, cuda:N (N a GPU index) or mps")
@@ -18,21 +16,17 @@ def _finish(default, *checks, **kw):
     """A field read only after generation (post filters, judge, split, output): changing it
     re-finishes the build from the generated shards, it sends no prompt. Every other field is a
     generation field."""
-    f = _f(default, *checks, **kw)
-    f.metadata = types.MappingProxyType({**f.metadata, "stage": "finish"})
-    return f
+    return _f(default, *checks, stage="finish", **kw)
 
 
-@dataclass
-class Columns:
+class Columns(Section):
     prompt: Optional[str] = _f(None, help="column (or dotted path) holding the user prompt")
     response: Optional[str] = _f(None, help="column (or dotted path) holding the answer")
     system: Optional[str] = _f(None, help="column holding a system prompt")
     input: Optional[str] = _f(None, help="column appended to the prompt (Alpaca-style context)")
 
 
-@dataclass
-class Source:
+class Source(Section):
     path: Optional[str] = _f(None, help="local .json/.jsonl/.csv/.parquet/.arrow file or save_to_disk folder")
     hub: Optional[str] = _f(None, help="Hub dataset id, e.g. org/name")
     config: Optional[str] = _f(None, help="dataset config name (Hub)")
@@ -48,8 +42,7 @@ class Source:
     streaming: Optional[bool] = _f(None, fp=False, help="read rows as needed (no shuffle); null: for local files over 64 MiB with a limit")
 
 
-@dataclass
-class Sampling:
+class Sampling(Section):
     temperature: float = _f(0.8, _ge(0))
     top_p: float = _f(0.95, ("range_open_lo", 0, 1))
     max_tokens: int | Literal["auto"] = _f(
@@ -70,8 +63,7 @@ class Sampling:
         return want if room is None else min(room, want)
 
 
-@dataclass
-class VLLMOptions:
+class VLLMOptions(Section):
     tensor_parallel_size: int = _f(1, _gt(0), fp=False)
     gpu_memory_utilization: float = _f(0.9, ("range_open_lo", 0, 1), fp=False)
     max_model_len: Optional[int] = _f(None, _gt(0), help="context length (default: the model's)")
@@ -79,8 +71,7 @@ class VLLMOptions:
     kv_cache_gib: int = _f(1, _gt(0), fp=False, help="CPU only: VLLM_CPU_KVCACHE_SPACE")
 
 
-@dataclass
-class OpenAIOptions:
+class OpenAIOptions(Section):
     base_url: Optional[str] = _f(None, help="e.g. http://127.0.0.1:8000/v1 (vLLM, TGI, llama.cpp, Ollama serve this)")
     api_key_env: Optional[str] = _f(None, fp=False, help="name of the environment variable holding the API key")
     concurrency: int = _f(8, between(1, 1024), fp=False, help="requests in flight at once")
@@ -90,15 +81,13 @@ class OpenAIOptions:
                           "no wait exceeds 60 s")
 
 
-@dataclass
-class Continuation:
+class Continuation(Section):
     rounds: int = _f(1, between(0, 8), help="a rejected answer cut at its budget is continued this many times, so "
                      "its tokens are not thrown away (0: off; a server backend never continues)")
     share: float = _f(0.5, ("range_open_lo", 0, 4), help="each continuation's budget: this share of the prompt's max_tokens")
 
 
-@dataclass
-class WeakModel:
+class WeakModel(Section):
     model: str = _f("smollm2-135m-instruct", help="built-in name, local folder or Hub id")
     revision: Optional[str] = _f(None)
     gguf_file: Optional[str] = _f(None, help="GGUF file inside the model folder")
@@ -116,50 +105,43 @@ class WeakModel:
     openai: OpenAIOptions = _f(OpenAIOptions)
 
 
-@dataclass
-class RayOptions:
+class RayOptions(Section):
     concurrency: int = _f(2, _gt(0), fp=False, help="generation workers (actors), each loads the backend once")
     num_gpus_per_worker: float = _f(0, _ge(0), fp=False, help="GPUs per worker (vLLM tensor parallelism: set it to tensor_parallel_size)")
     num_cpus_per_worker: float = _f(1, _gt(0), fp=False)
 
 
-@dataclass
-class Generation:
+class Generation(Section):
     shard_size: int = _f(64, _gt(0), help="prompts per crash-safe shard")
     ray: RayOptions = _f(RayOptions)
 
 
-@dataclass
-class Bounds:
+class Bounds(Section):
     min_chars: Optional[int] = _f(None, _ge(0))
     max_chars: Optional[int] = _f(None, _gt(0))
     min_tokens: Optional[int] = _f(None, _ge(0))
     max_tokens: Optional[int] = _f(None, _gt(0))
 
 
-@dataclass
-class Lengths:
+class Lengths(Section):
     prompt: Bounds = _f(Bounds)
     chosen: Bounds = _f(Bounds)
     rejected: Bounds = _finish(Bounds)
 
 
-@dataclass
-class Refusals:
+class Refusals(Section):
     enabled: bool = _f(True)
     default_patterns: bool = _f(True, help="use pairforge's built-in refusal/boilerplate list")
     patterns: list = _f([], help="extra regular expressions (case-insensitive) matched in the rejected answer")
 
 
-@dataclass
-class Repetition:
+class Repetition(Section):
     enabled: bool = _f(True)
     ngram: int = _f(3, _gt(0))
     max_ratio: float = _f(0.5, ("range", 0, 1), help="drop when this share of n-grams are repeats")
 
 
-@dataclass
-class Filters:
+class Filters(Section):
     empty: bool = _finish(True, help="empty or whitespace-only chosen/rejected")
     identical: bool = _finish(True, help="rejected equal to chosen after normalising whitespace and case")
     max_similarity: Optional[float] = _finish(0.9, ("range", 0, 1), help="Jaccard of rejected's and chosen's word sets")
@@ -174,8 +156,7 @@ class Filters:
                                       "separates more than this share of the written pairs")
 
 
-@dataclass
-class NearDedupeConfig:
+class NearDedupeConfig(Section):
     enabled: bool = _f(True)
     threshold: float = _f(0.6, ("range_open_lo", 0, 1), help="estimated Jaccard of prompt shingles")
     num_perm: int = _f(128, between(1, 4096), help="MinHash permutations (memory: a byte per kept prompt each)")
@@ -184,8 +165,7 @@ class NearDedupeConfig:
     seed: int = _f(42, SEED)
 
 
-@dataclass
-class Dedupe:
+class Dedupe(Section):
     key: Literal["user_turns", "prompt", "prompt_and_chosen"] = _f(
         "user_turns", help="what exact and near dedupe compare: the user messages only (a shared system "
         "prompt does not make questions duplicates), every prompt message, or the prompt and the chosen answer")
@@ -193,8 +173,7 @@ class Dedupe:
     near: NearDedupeConfig = _f(NearDedupeConfig)
 
 
-@dataclass
-class EvalSet:
+class EvalSet(Section):
     path: Optional[str] = _f(None)
     hub: Optional[str] = _f(None)
     config: Optional[str] = _f(None)
@@ -202,13 +181,11 @@ class EvalSet:
     columns: list = _f([], help="text columns to read (default: every string column)")
 
 
-@dataclass
-class DecontaminateConfig:
+class DecontaminateConfig(Section):
     ngram: int = _f(13, _gt(0), help="words in the shared n-gram that marks a leak")
     sets: list = _f([], help="evaluation sets: [{path: ...} or {hub: ..., split: ...}]")
 
 
-@dataclass
 class JudgeSampling(Sampling):
     """The judge's own generation defaults: greedy (the same verdict every run) and a fixed budget."""
 
@@ -218,14 +195,12 @@ class JudgeSampling(Sampling):
         "auto is refused: it sizes a weak model's answer from the chosen one")
 
 
-@dataclass
 class JudgeLLM(WeakModel):
-    SECTION = "judge.llm"  # not a field: what a backend's errors call this section
+    SECTION: ClassVar[str] = "judge.llm"  # not a field: what a backend's errors call this section
     sampling: JudgeSampling = _f(JudgeSampling)
 
 
-@dataclass
-class JudgeConfig:
+class JudgeConfig(Section):
     kind: Literal["none", "reward_model", "llm", "function"] = _f(
         "none", help="score every pair: a reward model, an LLM judge asked in both orders, or a Python function")
     function: Optional[str] = _f(None, help="function: `module:function` or `path/to/file.py:function` (relative to "
@@ -248,7 +223,6 @@ class JudgeConfig:
                        "temperature 0, max_tokens 512, n 1)")
 
 
-@dataclass
-class Split:
+class Split(Section):
     test_size: float = _f(0.05, ("range", 0, 0.9))
     seed: int = _f(0, SEED)

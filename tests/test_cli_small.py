@@ -83,17 +83,14 @@ def test_push_create_pr_names_the_pr_revision(hub, built):
 def test_recipe_defaults_is_a_valid_commented_recipe(tmp_path):
     """`pairforge recipe --defaults` is YAML with every section and help comments; with a source
     filled in it loads to exactly the default recipe."""
-    import dataclasses
-
     import yaml
 
-    from pairforge.config import user_fields
     from pairforge.recipe import Recipe, load_recipe
 
     res = CliRunner().invoke(cli, ["recipe", "--defaults"])
     assert res.exit_code == 0, res.output
     data = yaml.safe_load(res.output)
-    assert list(data) == [f.name for f in user_fields(Recipe)]  # every top-level section, in order
+    assert list(data) == list(Recipe.model_fields)  # every top-level section, in order
     assert all(isinstance(data[s], dict) and data[s] for s in data)
     commented = [line for line in res.output.splitlines() if "  # " in line]
     assert len(commented) > 40 and any("Hub dataset id" in line for line in commented)
@@ -101,7 +98,7 @@ def test_recipe_defaults_is_a_valid_commented_recipe(tmp_path):
     path = tmp_path / "defaults.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     expected = Recipe()
-    expected.source = dataclasses.replace(expected.source, path=DEMO)
+    expected.source = expected.source.model_copy(update={"path": DEMO})
     assert load_recipe(path).to_dict() == expected.to_dict()
     commented_file = tmp_path / "commented.yaml"  # the printed text itself, comments and all
     commented_file.write_text(res.output.replace("path: null  #", f"path: {DEMO}  #", 1))

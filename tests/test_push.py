@@ -99,6 +99,8 @@ def test_repush_is_a_noop_and_keeps_hand_edits(hub, built):
     assert res.exit_code == 0
     new = DatasetCard.load(repo, repo_type="dataset")
     assert new.data.license == "cc-by-4.0" and new.data["homepage"] == "https://example.org/pairs"
+    # the body is rendered from the merged metadata: it names the owner's license, not the recipe's
+    assert "`license: cc-by-4.0`" in new.text and "license: unknown" not in new.text
     assert "my-own-tag" in new.data.tags and "dpo" in new.data.tags
     assert new.text.strip().startswith("Intro written by the owner.") and "Owner's closing notes." in new.text
     assert new.text.count("<!-- pairforge:begin -->") == 1

