@@ -158,6 +158,7 @@ def test_ifbench_prompts_and_offline_checkers():
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not ALPACA.is_file(), reason="needs ../shared/data/alpaca_cleaned_1000.json")
 def test_quick_run_end_to_end(tmp_path):
     """`python -m benchmarks.ifeval.run --quick`: data, pairforge build with the shipped function-judge
     recipe, pilot, every arm, paired comparisons; its own checks (>= 8 pairs, the IPO margin rises on
