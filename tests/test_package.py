@@ -67,3 +67,13 @@ def test_recipe_without_a_flag_prints_the_annotated_example_which_builds_a_valid
     r = load_recipe(tmp_path / "my_recipe.yaml")
     assert r.resolve_path(r.source.path) == tmp_path / "data.jsonl"
     assert yaml.safe_load(res.output)["output"]["format"] == r.output.format == "conversational"
+
+
+def test_lora_without_peft_is_one_error_line(monkeypatch):
+    from pairforge.errors import PairforgeError
+    from pairforge.train.ipo import _peft_config
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # `import peft` raises ImportError
+    cfg = load_train_config("ipo", [], dataset="d", model="m")
+    with pytest.raises(PairforgeError, match=r"^lora.enabled: LoRA needs peft: pip install 'pairforge\[lora\]'"):
+        _peft_config(cfg.lora)

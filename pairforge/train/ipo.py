@@ -101,7 +101,11 @@ def _load_model(name: str, dtype, check=None):
 def _peft_config(lora):
     if not lora.enabled:
         return None
-    from peft import LoraConfig
+    try:
+        from peft import LoraConfig
+    except ImportError:
+        raise PairforgeError("lora.enabled: LoRA needs peft: pip install 'pairforge[lora]' "
+                             "(or --set lora.enabled=false for full fine-tuning)") from None
 
     targets = lora.target_modules
     return LoraConfig(r=lora.r, lora_alpha=lora.lora_alpha, lora_dropout=lora.lora_dropout,
