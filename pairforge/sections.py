@@ -82,8 +82,9 @@ class OpenAIOptions(Section):
 
 
 class Continuation(Section):
-    rounds: int = _f(1, between(0, 8), help="a rejected answer cut at its budget is continued this many times, so "
-                     "its tokens are not thrown away (0: off; a server backend never continues)")
+    rounds: int = _f(1, between(0, 8), help="a rejected answer cut at its max_tokens: auto budget is continued this many "
+                     "times, so its tokens are not thrown away (0: off; an integer max_tokens is a cap, never "
+                     "continued; a server backend never continues)")
     share: float = _f(0.5, ("range_open_lo", 0, 4), help="each continuation's budget: this share of the prompt's max_tokens")
 
 

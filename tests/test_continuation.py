@@ -44,8 +44,9 @@ def shard(ks):
     return pa.Table.from_pylist(rows, schema=pair_schema())
 
 
-def cfg(**continuation):
-    return recipe_from_dict({"source": {"path": "x.jsonl"}, "weak_model": {"continuation": continuation}}).weak_model
+def cfg(max_tokens="auto", **continuation):
+    return recipe_from_dict({"source": {"path": "x.jsonl"}, "weak_model": {
+        "continuation": continuation, "sampling": {"max_tokens": max_tokens}}}).weak_model
 
 
 def answers(kept):
@@ -83,3 +84,9 @@ def test_a_backend_that_cannot_continue_gives_the_rows_of_before():
 
     kept, _, info = generate_shard(shard([12]), Server(), cfg())
     assert answers(kept) == {"r12": (64, "length")} and info["continued"] == 0
+
+
+def test_an_integer_max_tokens_is_a_cap_never_continued():
+    """A fixed max_tokens gives the rows of before, byte for byte, cut answers included."""
+    on, off = (generate_shard(shard([2, 8, 12]), Rambler(), cfg(64, rounds=r))[0] for r in (1, 0))
+    assert on.equals(off) and answers(on)["r12"] == (64, "length")

@@ -87,7 +87,7 @@ def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
 
 
 def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget, p_tokens, on_batch) -> dict:
-    """Continue each answer cut at its budget (weak_model.continuation): the prompt and the answer
+    """Continue each answer cut at its auto budget (weak_model.continuation): the prompt and the answer
     so far go back to the model for `share` of the prompt's budget more, up to `rounds` times (never
     past the context); the answer keeps its text and tokens and gains the piece. Only cut answers
     are touched: an answer that ended by itself is the same as without continuation."""
@@ -97,7 +97,8 @@ def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget,
 
     c, cont, info = cfg.continuation, getattr(backend, "continue_answers", None), {"continued": 0, "tokens_continued": 0}
     ctx = backend.context_length
-    for r in range(c.rounds if cont else 0):
+    auto = cfg.sampling.max_tokens == "auto"  # an integer max_tokens is the user's cap: never continued
+    for r in range(c.rounds if cont and auto else 0):
         todo = []
         for i, outs in sorted(completions.items()):
             for j, o in enumerate(outs):
