@@ -25,7 +25,8 @@ def reference_length_stats(values: list[int]) -> dict:
         return {"count": 0}
     v, n = sorted(values), len(values)
     q = lambda p: v[min(n - 1, int(p * (n - 1) + 0.5))]  # noqa: E731
-    return {"count": n, "mean": round(sum(v) / n, 1), "min": v[0], "p50": q(0.5), "p90": q(0.9), "max": v[-1]}
+    return {"count": n, "total": sum(v), "mean": round(sum(v) / n, 1), "min": v[0], "p50": q(0.5), "p90": q(0.9),
+            "max": v[-1]}
 
 
 @settings(max_examples=200, deadline=None)
