@@ -210,3 +210,15 @@ def test_cli_error_is_one_line(tiny_model, tmp_path, calls):
     lines = [x for x in p.stderr.splitlines() if x.strip()]
     assert lines[-1].startswith("Error: judge.function rewards.py:raises_on_ten raised ValueError")
     assert "Traceback" not in p.stderr
+
+
+def test_published_recipe_names_the_function_without_its_path(tiny_model, tmp_path, calls):
+    from pairforge.hub.published import public_recipe
+
+    r = _recipe(tiny_model, tmp_path)
+    r["judge"]["function"] = f"{tmp_path / 'rewards.py'}:passes"  # an absolute path, as a user may give it
+    _build(r, tmp_path)
+    out = tmp_path / "out"
+    assert str(tmp_path) in (out / "recipe.yaml").read_text()  # the local copy stays as resolved
+    pushed = public_recipe((out / "recipe.yaml").read_bytes(), (out / "stats.json").read_bytes()).decode()
+    assert "function: rewards.py:passes" in pushed and str(tmp_path) not in pushed

@@ -41,7 +41,6 @@ FULL = dict(rows=None, build_prompts=150, train_pairs=128, pilot_pairs=64, dev_p
             ifbench_limit=32, ifbench_max_new_tokens=256, batch=4, max_length=256, max_new_tokens=128,
             build_max_tokens=128, samples=2, sft_lrs="2e-4,1e-3", ipo_grid="2e-4:0.5,1e-3:0.5", seeds="0,1",
             rank=16, backend="vllm", threads=2, short_words=40, test_frac=0.25)
-ARMS = ("sft", "ipo", "sft+ipo")
 
 
 def parse_args(argv=None):

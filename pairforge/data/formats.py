@@ -193,7 +193,7 @@ def _checked_id(prompt: list[dict], chosen: str) -> str:
         raise RowDrop("non_utf8_text") from None
 
 
-def _source_json(row: dict) -> str:
+def _source_json(row) -> str:
     """The source row as the function judge gets it (values JSON cannot hold, such as dates, as text;
     text UTF-8 cannot carry, a lone surrogate, escaped)."""
     text = json.dumps(row, ensure_ascii=False, default=str)
@@ -206,12 +206,7 @@ def _source_json(row: dict) -> str:
 
 def _shown(row) -> str:
     """A dropped row as JSON text for excluded/ (escaped where it holds text UTF-8 cannot carry)."""
-    text = json.dumps(row, ensure_ascii=False, default=str)
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        text = json.dumps(row, default=str)
-    return text[:2000]
+    return _source_json(row)[:2000]
 
 
 @dataclass

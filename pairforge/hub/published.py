@@ -79,4 +79,7 @@ def public_recipe(text: bytes, stats: bytes) -> bytes:
         judge["model"] = _model(judge["model"])
     if isinstance(judge.get("llm"), dict) and judge["llm"].get("model") and judge["llm"].get("backend") != "openai":
         judge["llm"]["model"] = _model(judge["llm"]["model"])
+    if isinstance(judge.get("function"), str):  # `file.py:name` as stats.json names it, never its path
+        where, _, name = judge["function"].rpartition(":")
+        judge["function"] = (facts.get("judge") or {}).get("model") or f"{Path(where).name}:{name}"
     return ("\n".join(head) + "\n" + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)).encode()
