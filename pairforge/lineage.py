@@ -39,7 +39,7 @@ def folder_digest(folder: Path) -> str:
     h = hashlib.sha256()
     for f in [folder] if folder.is_file() else sorted(folder.rglob("*")):
         rel = Path(f.name) if f == folder else f.relative_to(folder)
-        if f.is_file() and not any(part == "_work" or part.startswith(".") for part in rel.parts):
+        if f.is_file() and not any(part == "_work" or part.startswith(".") for part in rel.parts):  # not work folders
             h.update(f"{rel.as_posix()}\n".encode())
             with open(f, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 22), b""):

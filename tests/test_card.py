@@ -102,7 +102,7 @@ def test_recorded_source_license_reaches_the_card(built, tmp_path):
     _, body = card_parts(built)
     assert "| Source license | not recorded: see the source's own card |" in body
     out = tmp_path / "b"
-    shutil.copytree(built, out, ignore=shutil.ignore_patterns("_work", "excluded"))
+    shutil.copytree(built, out, ignore=shutil.ignore_patterns(".pairforge_work", "excluded"))
     stats = json.loads((out / "stats.json").read_text())
     stats["source"]["license"] = "cc-by-4.0"
     (out / "stats.json").write_text(json.dumps(stats))
@@ -141,7 +141,7 @@ def test_license_other_with_name_and_link_is_a_valid_card(built, tmp_path):
     from pairforge.hub.card import render_card
 
     out = tmp_path / "b"
-    shutil.copytree(built, out, ignore=shutil.ignore_patterns("_work", "excluded"))
+    shutil.copytree(built, out, ignore=shutil.ignore_patterns(".pairforge_work", "excluded"))
     recipe = yaml.safe_load((out / "recipe.yaml").read_text())
     recipe["output"].update(license="other", license_name="my-license-1.0", license_link="LICENSE")
     (out / "recipe.yaml").write_text(yaml.safe_dump(recipe))

@@ -1,6 +1,6 @@
 """Pair scoring: a reward model or an LLM judge scores chosen and rejected; inverted pairs are
 dropped by filters.min_margin; with n > 1 one rejected sample per prompt is selected; scoring
-resumes from _work/judged/."""
+resumes from .pairforge_work/judged/."""
 
 import json
 import math
@@ -325,7 +325,7 @@ def test_llm_judge_with_the_transformers_backend_end_to_end(tiny_model, tmp_path
     judge = {"kind": "llm", "llm": {**weak(tiny_model, max_tokens=6), "sampling": {"temperature": 0, "max_tokens": 6}}}
     with pytest.raises(PairforgeError, match="judge_unparseable"):
         build(tiny_model, out, source={"path": DEMO, "limit": 10}, judge=judge)
-    files = sorted((out / "_work" / "judged").glob("*.parquet"))
+    files = sorted((out / ".pairforge_work" / "judged").glob("*.parquet"))
     dropped = pa.concat_tables(pq.read_table(f) for f in files if f.name.endswith(".dropped.parquet"))
     kept = pa.concat_tables(pq.read_table(f) for f in files if not f.name.endswith(".dropped.parquet"))
     assert dropped.num_rows > 0 and kept.num_rows == 0
@@ -364,6 +364,55 @@ def test_llm_judge_build_with_verdicts_scores_pairs_and_drops_planted_inverted_o
     card = (out / "README.md").read_text()
     assert "Every pair was scored by an LLM judge" in card and "| scored | 45 |" in card and "| written | 42 |" in card
     assert "| filter_margin | score_margin_below_min | 3 |" in card
+
+
+def test_judge_error_and_unparseable_rows_keep_the_judge_reply_in_excluded(tiny_model, tmp_path, monkeypatch):
+    """A pair the judge could not score is dropped with the judge's own words in excluded/: the server's
+    error (its URL password masked) or the end of the reply that held no verdict, as the detail's first
+    key, so no cut of a long row loses it."""
+    rows = [json.loads(line)["messages"] for line in open(DEMO)]
+    refused, garbled = rows[2][-1]["content"], rows[3][-1]["content"]
+    references = {m["content"] for msgs in rows for m in msgs if m["role"] == "assistant"}
+
+    class Faulty(ScriptedBackend):
+        def generate(self, prompts, seeds, max_tokens=None):
+            outs = super().generate(prompts, seeds, max_tokens)
+            for i, p in enumerate(prompts):
+                body = p[0]["content"]
+                if refused in body:
+                    outs[i] = [Completion(text=None, finish_reason="error", tokens=0,
+                                          error="HTTP 400: context overflow at http://u:hunter2@judge.local/v1")]
+                elif garbled in body:
+                    outs[i] = [reply("I think both answers are fine. " * 40 + "My verdict: neither")]
+            return outs
+
+    backend = Faulty(lambda a, b: "A" if a in references else "B")
+    monkeypatch.setattr(judge_mod, "make_scorer", lambda cfg, function=None: LLMJudgeScorer(cfg, backend=backend))
+    out = tmp_path / "out"
+    build(tiny_model, out, judge={"kind": "llm", "llm": {"model": tiny_model}})
+    ex = {e["source_index"]: e for e in pq.read_table(out / "excluded" / "judge.parquet").to_pylist()}
+    assert set(ex) == {2, 3}
+    assert ex[2]["reason"] == "judge_error" and ex[3]["reason"] == "judge_unparseable"
+    error, unparsed = (json.loads(ex[i]["detail"]) for i in (2, 3))
+    assert next(iter(error)) == "judge_reply" and next(iter(unparsed)) == "judge_reply"
+    assert error["judge_reply"] == "chosen shown as A: server error: HTTP 400: context overflow at http://***@judge.local/v1"
+    assert unparsed["judge_reply"].startswith("chosen shown as A: reply ends: ...")
+    assert unparsed["judge_reply"].endswith("are fine. My verdict: neither") and len(unparsed["judge_reply"]) < 600
+    assert "hunter2" not in (out / "excluded" / "judge.parquet").read_bytes().decode("latin-1")
+
+
+def test_judge_error_from_a_real_server_keeps_its_text():
+    from fakeopenai import FakeOpenAI
+
+    server = FakeOpenAI()
+    try:
+        cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {
+            "backend": "openai", "model": "judge", "openai": {"base_url": server.url}}}}).judge
+        row = {"id": "1", "sample_index": 0, "prompt": [{"role": "user", "content": "Hi"}], "chosen": "REFUSE", "rejected": "b"}
+        score = LLMJudgeScorer(cfg).score([row])[0]
+    finally:
+        server.stop()
+    assert score[3] == "judge_error" and score[4].startswith("chosen shown as A: server error: HTTP 400")
 
 
 def test_judge_digest_leaves_out_the_base_url_password():
@@ -462,7 +511,7 @@ def test_rerun_resumes_judged_tables_and_rescores_an_unfinished_one(tiny_model, 
     assert fake.calls == calls  # nothing scored again
     assert json.loads((out / "stats.json").read_text())["judge"]["tables_resumed"] == 5
     assert out_rows(out) == first
-    markers = sorted((out / "_work" / "judged").glob("*.done"))
+    markers = sorted((out / ".pairforge_work" / "judged").glob("*.done"))
     markers[0].unlink()  # as a kill between the scores and the marker leaves it
     build(tiny_model, out, **sections)
     assert fake.calls == calls + 1

@@ -54,6 +54,15 @@ def words(completions, **kw):
 def nan(completions, reference, **kw):
     return [float("nan") if "row 3" in r else None if "row 4" in r else 1 for r in reference]
 
+def exits(completions, **kw):
+    raise SystemExit(3)
+
+def breaks_midway(completions, **kw):
+    def scores():
+        yield 1.0
+        raise RuntimeError("broken iterator")
+    return scores()
+
 not_a_function = 3
 '''
 
@@ -151,6 +160,8 @@ def test_rerun_and_a_change_of_selection_only_score_nothing_again(tiny_model, tm
     ("too_few", ["rewards.py:too_few", "returned 31 scores for 32 completions"]),
     ("words", ["rewards.py:words", "returned str 'yes'", "a score is a number or None"]),
     ("not_a_function", ["rewards.py:not_a_function is not callable"]),
+    ("exits", ["rewards.py:exits raised SystemExit: 3", "(source row "]),
+    ("breaks_midway", ["rewards.py:breaks_midway", "its result could not be read: RuntimeError: broken iterator"]),
     ("missing", ["rewards.py:missing is missing"]),
 ])
 def test_a_bad_function_is_one_error_naming_it_and_the_row(tiny_model, tmp_path, calls, fn, words):
@@ -172,7 +183,7 @@ def test_import_failures_stop_before_generation(tiny_model, tmp_path, calls):
     (tmp_path / "rewards.py").write_text("def passes(:\n")
     with pytest.raises(PairforgeError, match=r"importing rewards.py failed \(SyntaxError"):
         _build(r, tmp_path)
-    assert not (tmp_path / "out" / "_work" / "shards").exists() or not any((tmp_path / "out" / "_work" / "shards").iterdir())
+    assert not (tmp_path / "out" / ".pairforge_work" / "shards").exists() or not any((tmp_path / "out" / ".pairforge_work" / "shards").iterdir())
     r["judge"]["function"] = "nowhere.py:passes"
     with pytest.raises(PairforgeError, match="no file 'nowhere.py'"):
         _build(r, tmp_path)

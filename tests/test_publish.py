@@ -16,6 +16,7 @@ from conftest import ALICE, REPO, tiny_recipe, write_recipe
 from pairforge.cli import cli
 from pairforge.pipeline.build import run_build
 from pairforge.pipeline.publish import LOCK, MANIFEST, KILL_ENV, verify
+from pairforge.pipeline.shards import WORK
 from pairforge.recipe import recipe_from_dict
 
 DEMO = str(REPO / "pairforge" / "demo" / "sft.jsonl")
@@ -58,7 +59,7 @@ def test_killed_rebuild_is_refused_then_a_rerun_publishes(hub, tiny_model, tmp_p
     assert done.returncode == 0, done.stderr
     manifest = verify(out)
     assert set(manifest["files"]) >= {"stats.json", "recipe.yaml", "README.md", "data/train-00000-of-00001.parquet"}
-    assert not (out / "_work" / "publish").exists()
+    assert not (out / ".pairforge_work" / "publish").exists()
     stats = json.loads((out / "stats.json").read_text())
     assert stats["fingerprint"] == manifest["fingerprint"]
     assert CliRunner().invoke(cli, ["push", str(out), "--repo", repo, "--token", ALICE]).exit_code == 0
@@ -120,7 +121,7 @@ def test_second_build_into_a_locked_folder_is_refused_and_a_killed_holder_leaves
         res = build_cli(recipe)
         assert res.returncode == 1 and "Traceback" not in res.stderr
         assert f"in use by another pairforge build (pid {holder.pid})" in res.stderr
-        assert not (out / "_work").exists()  # refused before touching anything
+        assert not (out / ".pairforge_work").exists()  # refused before touching anything
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
@@ -168,7 +169,7 @@ def test_server_refusing_every_prompt_of_a_shard(tiny_model, tmp_path):
 
 def _published(out):
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
-            if p.is_file() and "_work" not in p.relative_to(out).parts and p.name != LOCK}
+            if p.is_file() and ".pairforge_work" not in p.relative_to(out).parts and p.name != LOCK}
 
 
 def test_a_failed_rebuild_leaves_the_published_result_valid(tiny_model, tmp_path):
@@ -198,7 +199,7 @@ def test_symlinked_build_folders_are_refused_and_never_followed(built_folder, ti
     victim.mkdir()
     (victim / "keep.txt").write_text("mine")
     recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, built_folder))
-    for name in ("data", "excluded", "_work"):
+    for name in ("data", "excluded", ".pairforge_work"):
         real = built_folder / name
         real.rename(tmp_path / f"{name}.real")
         real.symlink_to(victim, target_is_directory=True)
@@ -270,3 +271,32 @@ def test_no_local_path_is_published(tiny_model, tmp_path):
     for f in ("stats.json", "README.md"):
         text = (out / f).read_text()
         assert str(tmp_path.parent) not in text and tiny_model not in text, f
+
+
+def test_load_dataset_on_a_build_killed_before_its_first_publish_finds_no_split(tiny_model, tmp_path):
+    """The working files live in a hidden folder that `datasets.load_dataset(folder)` skips: a build killed
+    before its first publish is no dataset (it once loaded `_work/input` as a prompts-only train split)."""
+    import datasets
+
+    out = tmp_path / "out"
+    recipe = write_recipe(tmp_path / "r.yaml", tiny_recipe(tiny_model, {"path": DEMO}, out))
+    killed = build_cli(recipe, env={KILL_ENV: "finalise"})  # staged, nothing swapped in yet
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert list((out / WORK / "input").glob("*.parquet"))  # the shards' inputs are there
+    with pytest.raises(Exception) as e:
+        datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))
+    assert "doesn't contain any data files" in str(e.value) or "Unable to find" in str(e.value), e.value
+    assert build_cli(recipe).returncode == 0  # the rerun publishes
+    assert datasets.load_dataset(str(out), cache_dir=str(tmp_path / "cache"))["train"].num_rows > 0
+
+
+def test_a_folder_built_under_the_old_work_name_resumes_its_shards(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    recipe = tiny_recipe(tiny_model, {"path": DEMO}, out)
+    first = run_build(recipe_from_dict(recipe), quiet=True)
+    (out / ".pairforge_work").rename(out / "_work")  # as pairforge wrote it before the rename
+    again = run_build(recipe_from_dict(recipe), quiet=True)
+    g = again["generation"]
+    assert g["shards"] == g["shards_resumed"] == first["generation"]["shards"] > 0 and g["prompts_sent"] == 0
+    assert not (out / "_work").exists()
+    verify(out)

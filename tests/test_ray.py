@@ -55,7 +55,7 @@ def test_killed_ray_build_resumes_without_duplicates(tiny_model, tmp_path):
     rf = write_recipe(tmp_path / "r.yaml", recipe(tiny_model, out))
     cmd = [sys.executable, "-m", "pairforge.cli", "build", str(rf), "-q", "--executor", "ray"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    shards = out / "_work" / "shards"
+    shards = out / ".pairforge_work" / "shards"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and len(list(shards.glob("*.done"))) < 2:
         time.sleep(0.05)

@@ -33,7 +33,7 @@ def start(recipe):
 
 
 def markers(out):
-    d = out / "_work" / "shards"
+    d = out / ".pairforge_work" / "shards"
     return len(list(d.glob("*.done"))) if d.is_dir() else 0
 
 
@@ -68,15 +68,15 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tiny_model, 
         proc = start(recipe)
         kills += kill_when(proc, out, done, delay)
         # a killed run leaves no half-written shard behind a marker
-        for m in (out / "_work" / "shards").glob("*.done"):
+        for m in (out / ".pairforge_work" / "shards").glob("*.done"):
             assert m.with_suffix(".parquet").is_file()
     assert kills >= 2, "the build finished before it could be killed; make shards slower"
     assert 0 < markers(out) < 15
-    stale = out / "_work" / "shards" / ".shard-000099.parquet.tmp-1234"  # as a kill mid-write leaves
+    stale = out / ".pairforge_work" / "shards" / ".shard-000099.parquet.tmp-1234"  # as a kill mid-write leaves
     stale.write_bytes(b"partial")
-    done = {int(m.name.split("-")[1].split(".")[0]) for m in (out / "_work" / "shards").glob("*.done")}
+    done = {int(m.name.split("-")[1].split(".")[0]) for m in (out / ".pairforge_work" / "shards").glob("*.done")}
     sent = {int(m.name.split("-")[1].split(".")[0]): json.loads(m.read_text())["prompts_sent"]
-            for m in (ref_out / "_work" / "shards").glob("*.done")}  # what each shard sends, from the uninterrupted run
+            for m in (ref_out / ".pairforge_work" / "shards").glob("*.done")}  # what each shard sends, from the uninterrupted run
     res = run(recipe)
     assert not stale.exists()
     # exactly the finished shards were resumed, and only the others' prompts were sent

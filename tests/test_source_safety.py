@@ -72,12 +72,15 @@ def test_output_dir_equal_to_a_source_folder_is_refused(tiny_model, tmp_path):
 def test_a_local_hub_folder_and_eval_sets_are_inputs_too(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
-    (out / "_work").mkdir(parents=True)  # a pairforge folder: the foreign-folder check passes
+    (out / ".pairforge_work").mkdir(parents=True)  # a pairforge folder: the foreign-folder check passes
+    (out / ".pairforge_work" / "train.jsonl").write_bytes(DEMO)
+    (out / "_work").mkdir()  # the work folder's old name: a build replaces it too
     (out / "_work" / "train.jsonl").write_bytes(DEMO)
     (out / "stats.json").write_text("{}")
     before = snapshot(out)
     src = tmp_path / "src.jsonl"
     src.write_bytes(DEMO)
+    refused(tmp_path, tiny_recipe("unused-model", {"hub": "out/.pairforge_work"}, out), "source.hub: out/.pairforge_work")
     refused(tmp_path, tiny_recipe("unused-model", {"hub": "out/_work"}, out), "source.hub: out/_work")
     refused(tmp_path, tiny_recipe("unused-model", {"path": str(src)}, out,
                                   decontaminate={"sets": [{"path": str(out / "stats.json")}]}),

@@ -202,7 +202,7 @@ def test_manifest_checked_without_stats_or_work(pushed, tmp_path):
     from pairforge.train.ipo import load_preference_dataset
 
     copy = tmp_path / "copy"
-    shutil.copytree(pushed[1], copy, ignore=shutil.ignore_patterns("_work", "stats.json"))
+    shutil.copytree(pushed[1], copy, ignore=shutil.ignore_patterns(".pairforge_work", "stats.json"))
     with pytest.raises(PairforgeError, match="stats.json is missing"):
         load_preference_dataset(str(copy))
 

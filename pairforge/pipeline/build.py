@@ -1,9 +1,9 @@
 """`pairforge build`: SFT data -> weak-model rejections -> filters -> a preference dataset folder.
 
     plan:     load the source, recognise its format, resolve backend and weights, fingerprint
-    pre:      source batches -> normalise -> pre-generation stages -> shard inputs (_work/input)
+    pre:      source batches -> normalise -> pre-generation stages -> shard inputs (.pairforge_work/input)
     execute:  the executor runs the unfinished shards (generation, crash-safe; see shards.py)
-    post:     every shard once through the post-generation stages (_work/finished)
+    post:     every shard once through the post-generation stages (.pairforge_work/finished)
     write:    deterministic split by id -> data/{train,test}-*.parquet, stats.json, recipe.yaml, card
 
 Everything before generation is cheap and deterministic, so a rerun recomputes it and skips the

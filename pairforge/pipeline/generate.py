@@ -52,11 +52,14 @@ def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
     return refused
 
 
-def error_text(text) -> str:
+def error_text(text, tail: bool = False) -> str:
     """A backend's error as a dropped row keeps it: one line, URL userinfo masked (the backend has
-    already masked its secrets), valid UTF-8 (Arrow refuses a lone surrogate), at most ERROR_CHARS."""
-    text = " ".join(redact_text(text, ()).split())
-    return text.encode("utf-8", errors="replace").decode("utf-8")[:ERROR_CHARS]
+    already masked its secrets), valid UTF-8 (Arrow refuses a lone surrogate), at most ERROR_CHARS:
+    its start, or with `tail` its end ('...' marks a cut)."""
+    text = " ".join(redact_text(text, ()).split()).encode("utf-8", errors="replace").decode("utf-8")
+    if not tail or len(text) <= ERROR_CHARS:
+        return text[:ERROR_CHARS]
+    return "..." + text[-ERROR_CHARS:]
 
 
 def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):

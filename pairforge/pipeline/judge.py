@@ -1,12 +1,14 @@
 """The judge stage: a score for the chosen and the rejected answer of every pair.
 
-A scorer (judge_rm.py: a reward model; judge_llm.py: an LLM judge asked in both orders) turns
-rows into `(chosen_score, rejected_score, truncated, reason)`; a row with a reason (an
-unparseable verdict, a non-finite score) is dropped with it, never kept with a made-up score.
+A scorer (judge_rm.py: a reward model; judge_llm.py: an LLM judge asked in both orders;
+judge_fn.py: a function) turns rows into `(chosen_score, rejected_score, truncated, reason)`, with
+the judge's reply as a fifth element where it explains a reason; a row with a reason (an
+unparseable verdict, a non-finite score) is dropped with it, never kept with a made-up score, and
+its reply goes to excluded/ as the first key of the row's detail (`judge_reply`).
 Kept rows gain `chosen_score`, `rejected_score`, `score_margin` (chosen minus rejected) and
 `judge_truncated`. Selection and the margin filter are their own stages (select.py).
 
-Scoring is resumable: each scored table is stored under `_work/judged/<key>` (kept, dropped,
+Scoring is resumable: each scored table is stored under `.pairforge_work/judged/<key>` (kept, dropped,
 then a completion marker), where the key digests the judge settings, the judge model's content
 and the rows themselves, so a rerun skips what was scored and never reuses a stale score.
 """
@@ -62,7 +64,7 @@ def make_scorer(cfg: JudgeConfig, function=None):
 
 
 class JudgedStore:
-    """Scored tables under `_work/judged/`: kept and dropped rows, then a `.done` marker."""
+    """Scored tables under `.pairforge_work/judged/`: kept and dropped rows, then a `.done` marker."""
 
     def __init__(self, work_dir: Path):
         self.dir = Path(work_dir) / "judged"
@@ -102,7 +104,7 @@ def with_scores(table, scores: list[tuple]):
 
 
 def _reason(score: tuple) -> str | None:
-    c, r, _, reason = score
+    c, r, _, reason = score[:4]
     if reason:
         return reason
     if c is None or r is None or not (math.isfinite(c) and math.isfinite(r)):
@@ -157,6 +159,8 @@ class Judge:
         return h.hexdigest()[:32]
 
     def __call__(self, table):
+        import pyarrow as pa
+
         if table.num_rows == 0:
             return split_by_reason(with_scores(table, []), [])
         key = self.key(table) if self.store else None
@@ -167,7 +171,10 @@ class Judge:
         scores = self.scorer.score(table.to_pylist())
         if len(scores) != table.num_rows:
             raise AssertionError(f"scorer returned {len(scores)} scores for {table.num_rows} rows")
-        kept, dropped = split_by_reason(with_scores(table, scores), [_reason(s) for s in scores])
+        reasons = [_reason(s) for s in scores]
+        kept, dropped = split_by_reason(with_scores(table, scores), reasons)
+        replies = [s[4] if len(s) > 4 else None for s, r in zip(scores, reasons) if r]
+        dropped = dropped.add_column(0, "judge_reply", pa.array(replies, pa.string()))
         if self.store:
             self.store.write(key, kept, dropped)
         self.tables_scored += 1

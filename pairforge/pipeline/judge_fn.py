@@ -185,7 +185,7 @@ class FunctionScorer:
             result = self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
         except PairforgeError:
             raise
-        except Exception as e:  # noqa: BLE001 - the user's code may raise anything
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code may raise anything, exit() too
             i = self._failing_row(prompts, completions, columns)
             where = f" on row {_row(rows[i])}" if i is not None else f" on a batch of {len(rows)} rows"
             raise PairforgeError(f"judge.function {name} raised {_first_line(e)}{where} ({side} answer)") from None
@@ -194,6 +194,9 @@ class FunctionScorer:
         except TypeError:
             raise PairforgeError(f"judge.function {name} returned {type(result).__name__}, not a list of "
                                  f"{len(rows)} scores ({side} answers)") from None
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - a generator it returned raised
+            raise PairforgeError(f"judge.function {name} returned {type(result).__name__}, but its result could "
+                                 f"not be read: {_first_line(e)} ({side} answers)") from None
         if len(values) != len(rows):
             raise PairforgeError(f"judge.function {name} returned {len(values)} scores for {len(rows)} "
                                  f"completions ({side} answers); it must return one float or None per completion")
@@ -210,7 +213,7 @@ class FunctionScorer:
             one = {k: v[i : i + 1] for k, v in columns.items()}
             try:
                 self.loaded.fn(**self.loaded.kwargs(prompts[i : i + 1], completions[i : i + 1], one))
-            except Exception:  # noqa: BLE001
+            except (Exception, SystemExit):  # noqa: BLE001
                 return i
         return None
 

@@ -11,7 +11,9 @@ chosen_score is their mean and rejected_score is 1 - chosen_score, so score_marg
 
 A pair without two verdicts is dropped, never scored by guess: `judge_unparseable` (no verdict
 line), `judge_error` (the server refused the request) or `judge_prompt_too_long` (the judge
-prompt does not fit the judge model's context).
+prompt does not fit the judge model's context). The first two carry the judge's own words as a
+fifth element (`judge_reply`: the server's error, or the end of the reply that held no verdict),
+which the stage keeps in excluded/ so a user can see why.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import re
 
 from ..recipe import JudgeConfig
-from .generate import prompt_limit, row_seed
+from .generate import error_text, prompt_limit, row_seed
 
 PROMPT = """You are comparing two answers to the same request. Judge which answer is more helpful, \
 correct and complete for the request. Ignore the order in which the answers are shown and their length.
@@ -70,17 +72,29 @@ def chosen_outcome(verdict: str, chosen_as: str) -> float:
     return OUTCOME["win"] if verdict == chosen_as else OUTCOME["loss"]
 
 
+def reply_text(reply, chosen_as: str) -> str:
+    """What a dropped pair keeps of the judge's reply (one line, secrets masked, at most about
+    ERROR_CHARS): the server's error, or the reply's end, where a verdict line should have been."""
+    where = f"chosen shown as {chosen_as}: "
+    if reply.error:
+        return where + "server error: " + error_text(reply.error)
+    cut = "cut at the judge's token budget; " if reply.finish_reason == "length" else ""
+    text = error_text(reply.text or "", tail=True)
+    return where + cut + (f"reply ends: {text}" if text else "empty reply")
+
+
 def combine(reply_chosen_a, reply_chosen_b) -> tuple:
-    """(chosen_score, rejected_score, truncated, reason) from the replies of both orders."""
+    """(chosen_score, rejected_score, truncated, reason) from the replies of both orders, plus the
+    judge's reply (reply_text) when a reply held no verdict."""
     outcomes = []
     for reply, chosen_as in ((reply_chosen_a, "A"), (reply_chosen_b, "B")):
         if isinstance(reply, str):  # a reason the request was not sent
             return None, None, False, reply
         if reply.error:
-            return None, None, False, "judge_error"
+            return None, None, False, "judge_error", reply_text(reply, chosen_as)
         verdict = parse_verdict(reply.text) if reply.finish_reason != "length" else None
         if verdict is None:
-            return None, None, False, "judge_unparseable"
+            return None, None, False, "judge_unparseable", reply_text(reply, chosen_as)
         outcomes.append(chosen_outcome(verdict, chosen_as))
     chosen = sum(outcomes) / 2
     return chosen, 1.0 - chosen, False, None

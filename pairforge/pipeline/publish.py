@@ -1,7 +1,7 @@
 """Publishing a build's result whole, and one build at a time per output folder.
 
 A build writes data/, excluded/, images/, stats.json, recipe.yaml and README.md into a staging folder
-(`_work/publish/`); the previous result (files and manifest) stays whole and valid until the new
+(`.pairforge_work/publish/`); the previous result (files and manifest) stays whole and valid until the new
 one is complete. Only then does `commit` remove the old manifest, swap the staged files into place,
 and write `pairforge.manifest.json` LAST: every final file with its size and sha256, the fingerprint
 and the pairforge version. A folder whose manifest is missing or does not match its files is not a
@@ -24,10 +24,11 @@ from pathlib import Path
 
 from ..errors import PairforgeError, RecipeError
 from ..io import atomic_write_json
+from .shards import LEGACY_WORK, WORK
 
 MANIFEST = "pairforge.manifest.json"
 LOCK = ".pairforge.lock"
-STAGE = Path("_work") / "publish"
+STAGE = Path(WORK) / "publish"
 PUBLISHED = ("data", "excluded", "images", "stats.json", "recipe.yaml", "README.md")
 KILL_ENV = "PAIRFORGE_TEST_KILL_AT"
 
@@ -85,7 +86,7 @@ def lock_output(out: Path):
 def check_not_inside_source(recipe) -> None:
     """Refuse a build that would delete or read back the user's files: an input (source.path, a local
     source.hub folder, a local decontaminate set) inside what a build replaces (out/data, excluded,
-    images, _work, or a published file), output.dir equal to or inside an input folder, or an
+    images, the work folder, or a published file), output.dir equal to or inside an input folder, or an
     existing output.dir that pairforge never built but that holds published names."""
     out = Path(recipe.output.dir).expanduser().resolve()
     for what, given, path in _inputs(recipe):
@@ -100,7 +101,7 @@ def check_not_inside_source(recipe) -> None:
     check_not_foreign(out)
 
 
-REPLACED = ("data", "excluded", "images", "_work")  # folders a build writes or replaces
+REPLACED = ("data", "excluded", "images", WORK, LEGACY_WORK)  # folders a build writes or replaces
 OWNED_FILES = ("stats.json", "recipe.yaml", "README.md", MANIFEST, LOCK)
 
 
@@ -120,20 +121,20 @@ def _inputs(recipe):
 
 
 def check_not_foreign(out: Path) -> None:
-    """A folder with published names but neither a manifest nor _work/ holds the user's files, not a build."""
-    if not out.is_dir() or (out / MANIFEST).exists() or (out / "_work").exists():
+    """A folder with published names but neither a manifest nor a work folder holds the user's files, not a build."""
+    if not out.is_dir() or (out / MANIFEST).exists() or any((out / w).exists() for w in (WORK, LEGACY_WORK)):
         return
     present = [n for n in PUBLISHED if (out / n).exists() or (out / n).is_symlink()]
     if present:
         raise PairforgeError(f"output.dir {out} holds {', '.join(present)} but is not a pairforge build folder "
-                             f"(no {MANIFEST}, no _work/); a build would replace them: set output.dir to a new "
+                             f"(no {MANIFEST}, no {WORK}/); a build would replace them: set output.dir to a new "
                              "or empty folder, or move those files out")
 
 
 def check_no_links(out: Path) -> None:
-    """Refuse a build folder whose data/, excluded/, images/ or _work/ (or a folder in _work/) is a
+    """Refuse a build folder whose data/, excluded/, images/ or work folder (or a folder in it) is a
     symbolic link: a build deletes and replaces those, and never follows a link to do it."""
-    for rel in (*REPLACED, *(f"_work/{d}" for d in WORK_SUBDIRS)):
+    for rel in (*REPLACED, *(f"{WORK}/{d}" for d in WORK_SUBDIRS)):
         if (out / rel).is_symlink():
             raise PairforgeError(f"output.dir {out}: {out / rel} is a symbolic link (to {os.readlink(out / rel)}); "
                                  "a build replaces that folder and will not follow a link to delete it: remove the "
@@ -206,7 +207,7 @@ def commit(out: Path, stage: Path, fingerprint: str, version: str) -> None:
     first: from here until the new one is written, the folder is refused (a rerun repairs it)."""
     (out / MANIFEST).unlink(missing_ok=True)
     kill_point("finalise")
-    trash = out / "_work" / "replaced"
+    trash = out / WORK / "replaced"
     if trash.exists():
         shutil.rmtree(trash)
     trash.mkdir()

@@ -5,7 +5,7 @@ A stage is built from its own config section and called on an Arrow table; it re
 `record` is the only place that records what a stage did: rows kept (the funnel) and every
 dropped row with its stage and reason (excluded/); `run_stages` calls it (and times the stage)
 for every stage, and the build calls it for the generation stage's stored shards. Stages never
-count; the one that writes is the judge, to its own resumable score cache (_work/judged/).
+count; the one that writes is the judge, to its own resumable score cache (.pairforge_work/judged/).
 """
 
 from __future__ import annotations
