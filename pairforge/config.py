@@ -113,6 +113,9 @@ def prepare(value, tp, path: str, checks: tuple = ()):
     inner = _inner(tp)
     if isinstance(value, Override):
         value = (value.value if isinstance(value.value, str) else str(value).strip()) if inner == [str] else value.value
+    if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
+        raise RecipeError(f"{path}: contains a NUL character (\\0), which no path, name or text here may hold; "
+                          "remove it")
     if isinstance(value, str) and (int in inner or float in inner):
         try:
             value = int(value) if int in inner else float(value)

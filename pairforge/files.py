@@ -4,7 +4,7 @@ YAML with every default and its help as comments (`pairforge recipe --defaults`)
 
 from __future__ import annotations
 
-import json
+import copy
 from pathlib import Path
 
 import yaml
@@ -30,7 +30,7 @@ def parse_override(text: str) -> tuple[list[str], Override]:
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    data = json.loads(json.dumps(data))  # deep copy of plain YAML data
+    data = copy.deepcopy(data)
     for text in overrides:
         keys, value = parse_override(text)
         node = data

@@ -15,10 +15,11 @@ def load_for_inspect(target: str, n: int, split: str, token: str | None = None, 
 
     path = Path(target).expanduser()
     if looks_local(target):
-        from .pipeline.publish import verify
+        from .pipeline.publish import check_no_build_running, verify
 
         if not path.is_dir():
             raise PairforgeError(f"inspect: {target}: no such folder (a Hub repo id is user/name)")
+        check_no_build_running(path)
         if not (path / "stats.json").is_file():
             raise PairforgeError(f"{target}: no stats.json; is it a pairforge build folder?")
         verify(path)

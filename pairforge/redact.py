@@ -12,9 +12,9 @@ MASK = "***"
 
 # scheme "://" authority, where the authority ends at the first / ? # (RFC 3986) and the userinfo
 # runs to the authority's last "@" (a raw "@" in a password is not valid, but people write it).
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?#\s]*)@")
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]{0,31}://)(?P<userinfo>[^/?#\s]*)@")
 # a whole string that is meant to be a URL may also lack the scheme: //u:p@h, u:p@h:8000/v1
-_LOOSE = re.compile(r"(?P<scheme>(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//|)(?P<userinfo>[^/?#\s]*)@")
+_LOOSE = re.compile(r"(?P<scheme>(?:[A-Za-z][A-Za-z0-9+.\-]{0,31}:)?//|)(?P<userinfo>[^/?#\s]*)@")
 
 
 def _text(value) -> str:

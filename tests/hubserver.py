@@ -728,9 +728,9 @@ ROUTES = [
 class HubServer:
     """Start with `HubServer(users).start()`; `.url` is the endpoint for HF_ENDPOINT."""
 
-    def __init__(self, users: dict[str, str]):
+    def __init__(self, users: dict[str, str], port: int = 0):
         self.state = HubState(users)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.state = self.state
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -743,3 +743,27 @@ class HubServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def main(argv=None) -> None:
+    """`python tests/hubserver.py [--port N] [--user NAME=TOKEN ...]`: serve until Ctrl-C, and print the
+    environment a shell needs to push to it and load from it."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="A local Hub-compatible server (in memory) for trying push and load.")
+    ap.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    ap.add_argument("--user", action="append", default=[], metavar="NAME=TOKEN",
+                    help="a user and their token (default: newcomer=hf_newcomer_token)")
+    args = ap.parse_args(argv)
+    users = dict(u.split("=", 1) for u in args.user) or {"newcomer": "hf_newcomer_token"}
+    server = HubServer({token: name for name, token in users.items()}, args.port)
+    token = next(iter(users.values()))
+    print(f"export HF_ENDPOINT={server.url} HF_HUB_DISABLE_XET=1 HF_TOKEN={token}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -366,3 +366,25 @@ def test_pairforge_card_draws_no_hub_warnings(strict_hub, built):
     res, checks = push_and_check(strict_hub, built)
     assert res.exit_code == 0, res.output
     assert checks and all(c["warnings"] == [] for c in checks), [c["warnings"] for c in checks]
+
+
+def test_the_server_runs_on_its_own_for_a_user_to_try_push():
+    """`python tests/hubserver.py` (the README's way to try push and load offline) prints the environment
+    to export and answers as the Hub does for that token."""
+    import subprocess
+    import sys
+
+    from huggingface_hub import HfApi
+
+    from conftest import REPO
+
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "hubserver.py"), "--user", "carol=hf_carol_tok"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().split()
+        env = dict(kv.split("=", 1) for kv in line[1:])
+        assert line[0] == "export" and env["HF_TOKEN"] == "hf_carol_tok" and env["HF_HUB_DISABLE_XET"] == "1"
+        assert HfApi(endpoint=env["HF_ENDPOINT"], token=env["HF_TOKEN"]).whoami()["name"] == "carol"
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -415,6 +415,40 @@ def test_judge_error_from_a_real_server_keeps_its_text():
     assert score[3] == "judge_error" and score[4].startswith("chosen shown as A: server error: HTTP 400")
 
 
+def test_a_judge_reply_that_echoes_the_api_key_is_masked_in_excluded(monkeypatch):
+    """A served judge that writes its own key into an ordinary (200) reply: the key is masked in the
+    judge_reply a dropped row keeps, as in an error."""
+    from fakeopenai import FakeOpenAI
+
+    key = "sk-SECRETKEY-123456789"
+    monkeypatch.setenv("PF_JUDGE_KEY", key)
+    said = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": f"I saw header Bearer {key}\nno verdict"}}], "usage": {"completion_tokens": 9}}
+    server = FakeOpenAI(script=[(200, said)] * 2, api_key=key)
+    try:
+        cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {
+            "backend": "openai", "model": "judge", "openai": {"base_url": server.url, "api_key_env": "PF_JUDGE_KEY"}}}}).judge
+        row = {"id": "1", "sample_index": 0, "prompt": [{"role": "user", "content": "Hi"}], "chosen": "a", "rejected": "b"}
+        score = LLMJudgeScorer(cfg).score([row])[0]
+    finally:
+        server.stop()
+    assert score[3] == "judge_unparseable" and key not in score[4] and "I saw header Bearer ***" in score[4]
+
+
+def test_a_huge_reply_is_cut_before_it_is_masked(monkeypatch):
+    """A 10 MB reply with no spaces once hung the build in the URL mask's regex: the text is cut to the
+    kept length plus a margin longer than any secret before masking, and still ends as written."""
+    from pairforge.pipeline import generate as gen_mod
+
+    seen = []
+    real = gen_mod.redact_text
+    monkeypatch.setattr(gen_mod, "redact_text", lambda text, secrets: seen.append(len(text)) or real(text, secrets))
+    kept = gen_mod.error_text("A" * 10_000_000 + " tail sk-1234", tail=True, secrets=["sk-1234"])
+    assert kept.endswith("AAA tail ***") and kept.startswith("...") and len(kept) == gen_mod.ERROR_CHARS + 3
+    assert max(seen) <= gen_mod.ERROR_CHARS + 1024 + len("sk-1234")
+    assert gen_mod.error_text("x" * 2000 + "sk-1234" + "y" * 10, tail=True, secrets=["sk-1234"]).endswith("x***" + "y" * 10)
+
+
 def test_judge_digest_leaves_out_the_base_url_password():
     def judge(url):
         cfg = recipe_from_dict({"source": {"path": DEMO}, "judge": {"kind": "llm", "llm": {

@@ -63,6 +63,26 @@ def breaks_midway(completions, **kw):
         raise RuntimeError("broken iterator")
     return scores()
 
+def huge(completions, **kw):
+    return [10 ** 400] * len(completions)
+
+def as_dict(completions, **kw):
+    return {i: 1.0 for i in range(len(completions))}
+
+def extremes(completions, reference, **kw):
+    return [1.7e308 if _text(c) == r else -1.7e308 for c, r in zip(completions, reference)]
+
+def appends(prompts, completions, reference, **kw):
+    prompts.append(None)  # a function that edits what it is given
+    reference.append(None)
+    return [float(len(prompts))] * len(completions)
+
+print("HELLO FROM IMPORT")
+
+def chatty(completions, **kw):
+    print("HELLO FROM A CALL")
+    return [1.0] * len(completions)
+
 not_a_function = 3
 '''
 
@@ -161,6 +181,7 @@ def test_rerun_and_a_change_of_selection_only_score_nothing_again(tiny_model, tm
     ("words", ["rewards.py:words", "returned str 'yes'", "a score is a number or None"]),
     ("not_a_function", ["rewards.py:not_a_function is not callable"]),
     ("exits", ["rewards.py:exits raised SystemExit: 3", "(source row "]),
+    ("as_dict", ["rewards.py:as_dict returned dict, not a list of"]),
     ("breaks_midway", ["rewards.py:breaks_midway", "its result could not be read: RuntimeError: broken iterator"]),
     ("missing", ["rewards.py:missing is missing"]),
 ])
@@ -233,3 +254,31 @@ def test_published_recipe_names_the_function_without_its_path(tiny_model, tmp_pa
     assert str(tmp_path) in (out / "recipe.yaml").read_text()  # the local copy stays as resolved
     pushed = public_recipe((out / "recipe.yaml").read_bytes(), (out / "stats.json").read_bytes()).decode()
     assert "function: rewards.py:passes" in pushed and str(tmp_path) not in pushed
+
+
+def test_scores_past_float_range_drop_their_rows_with_a_reason(tiny_model, tmp_path, calls):
+    """10**400 is no finite score, and 1.7e308 - -1.7e308 is no finite margin: dropped, not kept as inf."""
+    for fn in ("huge", "extremes"):
+        r = _recipe(tiny_model, tmp_path, fn=fn, n=1)
+        r["output"]["dir"] = str(tmp_path / fn)
+        with pytest.raises(PairforgeError, match="no pairs"):
+            _build(r, tmp_path)
+        ex = pq.read_table(next((tmp_path / fn / ".pairforge_work" / "judged").glob("*.dropped.parquet")))
+        assert set(ex["reason"].to_pylist()) == {"judge_score_not_finite"}, fn
+
+
+def test_what_the_function_does_to_its_arguments_never_reaches_the_other_side(tiny_model, tmp_path, calls):
+    """The chosen and the rejected call get inputs of their own: a function that appends to them scores
+    both sides alike (margin 0), not the second call one higher."""
+    _build(_recipe(tiny_model, tmp_path, fn="appends", n=1), tmp_path)
+    rows = _rows(tmp_path / "out")
+    assert rows and {r["score_margin"] for r in rows} == {0.0}
+
+
+def test_what_the_function_prints_never_reaches_json_stdout(tiny_model, tmp_path, calls):
+    path = write_recipe(tmp_path / "recipe.yaml", _recipe(tiny_model, tmp_path, fn="chatty", n=1))
+    p = subprocess.run([sys.executable, "-m", "pairforge.cli", "build", str(path), "--json"], cwd=REPO,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["rows_written"] > 0
+    assert "HELLO FROM IMPORT" in p.stderr and "HELLO FROM A CALL" in p.stderr

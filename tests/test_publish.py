@@ -300,3 +300,24 @@ def test_a_folder_built_under_the_old_work_name_resumes_its_shards(tiny_model, t
     assert g["shards"] == g["shards_resumed"] == first["generation"]["shards"] > 0 and g["prompts_sent"] == 0
     assert not (out / "_work").exists()
     verify(out)
+
+
+def test_reading_a_folder_a_build_holds_names_the_running_build(built_folder, tiny_model, tmp_path):
+    """inspect, push and train-ipo on a folder whose build is still running say so (with its pid), not
+    'no stats.json' or 'not a pairforge build folder'."""
+    from pairforge.pipeline.publish import lock_output
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for folder in (built_folder, fresh):
+        with lock_output(folder):
+            for args in (["inspect", str(folder)], ["push", str(folder), "--repo", "alice/x", "--token", ALICE],
+                         ["train-ipo", "--dataset", str(folder), "--model", tiny_model,
+                          "--output-dir", str(tmp_path / "ipo")]):
+                if args[0] == "train-ipo" and folder == fresh:
+                    continue  # an empty folder is no dataset to train-ipo at all
+                res = CliRunner().invoke(cli, args)
+                lines = res.output.strip().splitlines()
+                assert res.exit_code == 1 and len(lines) == 1, res.output
+                assert f"a pairforge build is running there (pid {os.getpid()})" in lines[0], (args, lines)
+    assert CliRunner().invoke(cli, ["inspect", str(built_folder)]).exit_code == 0  # the lock is gone: readable

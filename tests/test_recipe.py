@@ -139,3 +139,34 @@ def test_huge_numbers_in_a_file_and_on_the_cli_are_one_short_line(tmp_path):
     assert res.output.startswith("Error: weak_model.sampling.temperature: must be a finite number")
     res = CliRunner().invoke(cli, ["build", str(bad), "--set", f"{'k' * 5000}=1"])
     assert res.exit_code == 2 and "unknown key" in res.output and len(res.output) < 400, res.output
+
+
+@pytest.mark.parametrize("text, expect", [
+    ("source: {path: x.jsonl, limit: 10}\nsource: {path: y.jsonl}\n", "line 2: key 'source' is given twice in one mapping (first on line 1)"),
+    ("source: {path: x.jsonl, limit: 1, limit: 2}\n", "key 'limit' is given twice"),
+    ("source: {path: x.jsonl, limit: 2001-12-14}\n", "source.limit: must be an integer"),
+    ("source: {path: !!binary aGVsbG8=}\n", "!!binary values are not read"),
+    ("source: {path: x.jsonl}\nextra: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 64 levels deep"),
+    ("source: {path: x.jsonl}\nextra: " + "{a: " * 100 + "1" + "}" * 100 + "\n", "nested more than 64 levels deep"),
+    ('source: {path: "x\\0.jsonl"}\n', "source.path: contains a NUL character"),
+    ('source: {path: x.jsonl}\noutput: {dir: "o\\0x"}\n', "output.dir: contains a NUL character"),
+])
+def test_hostile_yaml_is_one_error_line(tmp_path, text, expect):
+    """Repeated keys (PyYAML keeps the last silently), dates and !!binary (they crashed the copy made for
+    --set), nesting past Python's stack, NUL in a path: each one Error line, exit 2."""
+    bad = tmp_path / "r.yaml"
+    bad.write_text(text)
+    res = CliRunner().invoke(cli, ["build", str(bad)])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    assert expect in lines[0] and "Traceback" not in res.output, lines[0]
+
+
+def test_a_date_is_read_as_the_text_written(tmp_path):
+    """`revision: 2024-05-01` is a git revision (a branch or tag name), not a date."""
+    path = tmp_path / "r.yaml"
+    path.write_text("source: {hub: org/data, revision: 2024-05-01}\n")
+    assert load_recipe(str(path)).source.revision == "2024-05-01"
+    deep = "train: {lr_scheduler_kwargs: " + "[" * 3000 + "]" * 3000 + "}"
+    res = CliRunner().invoke(cli, ["build", str(path), "--set", deep])
+    assert res.exit_code == 2 and "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output

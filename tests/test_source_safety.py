@@ -118,3 +118,24 @@ def test_a_source_beside_the_published_names_builds_and_is_kept(tiny_model, tmp_
     verify(proj)
     assert (proj / "sft.jsonl").read_bytes() == DEMO and (proj / "notes.txt").read_text() == "mine"
     assert json.loads((proj / "stats.json").read_text())["rows_read"] == 6
+
+
+@pytest.mark.parametrize("work", ["file", "folder"])
+def test_a_users_own_work_named_file_or_folder_makes_no_build_folder(tmp_path, work):
+    """`_work` was the work folder's name before it was hidden: only a `_work/` holding pairforge's shard
+    manifest is a build's (and adopted); a user's `_work` file or folder (a CI runner's, say) neither
+    lets a build replace their data/ and README.md nor is moved or deleted."""
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "precious.txt").write_text("mine")
+    (mine / "README.md").write_text("my notes")
+    if work == "file":
+        (mine / "_work").write_text("")
+    else:
+        (mine / "_work").mkdir()
+        (mine / "_work" / "job.txt").write_text("runner state")
+    before = snapshot(mine)
+    src = tmp_path / "src.jsonl"
+    src.write_bytes(DEMO)
+    refused(tmp_path, tiny_recipe("unused-model", {"path": str(src)}, mine), "is not a pairforge build folder")
+    assert snapshot(mine) == before

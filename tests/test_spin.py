@@ -118,3 +118,23 @@ def test_spin_refuses_a_rerun_with_other_settings(tmp_path):
     recipe.write_text("source: {path: y.jsonl}\n")  # the recipe file's content, not just its name
     with pytest.raises(PairforgeError, match="recipe_sha256 changed"):
         _state(plan)
+
+
+def test_spin_redoes_a_recorded_step_whose_outputs_are_gone(tmp_path):
+    """spin.json says iteration 1 was built and trained, but iter-1/ was deleted: the loop builds and
+    trains it again (and what came after it), instead of failing on the missing files."""
+    from pairforge.spin.loop import STATE, SpinPlan, _forget_lost_steps, _mark, _state
+
+    plan = SpinPlan(None, "m", 2, tmp_path / "o")
+    plan.out.mkdir()
+    state = _state(plan)
+    for step in ("build:1", "train:1", "build:2"):
+        _mark(plan, state, step)
+    it1 = plan.out / "iter-1"
+    (it1 / "pairs").mkdir(parents=True)
+    (it1 / "pairs" / "stats.json").write_text("{}")
+    _forget_lost_steps(plan, state, 1, it1 / "pairs", it1 / "model")  # trained model gone: train:1 on is redone
+    assert state["done"] == ["build:1"] == json.loads((plan.out / STATE).read_text())["done"]
+    (it1 / "pairs" / "stats.json").unlink()
+    _forget_lost_steps(plan, state, 1, it1 / "pairs", it1 / "model")
+    assert state["done"] == [] == json.loads((plan.out / STATE).read_text())["done"]

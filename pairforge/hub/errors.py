@@ -81,8 +81,8 @@ def hub_error(e, repo_id: str, action: str, secrets=()) -> PairforgeError:
             f"no write access to {repo_id} (403): use a token with the write role for that namespace, or push to your own")
     if status == 404:
         return PairforgeError(
-            f"{repo_id} or its revision was not found (404) while trying to {action}: check --repo and --revision, "
-            "and that your token can see the repo")
+            f"{repo_id} or its revision was not found (404) while trying to {action}: check the repo id and the "
+            "revision, and that your token can see the repo")
     if status == 412:
         return PairforgeError(f"{repo_id} changed while pushing (412): run the push again")
     if status and status >= 500:

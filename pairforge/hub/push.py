@@ -44,8 +44,9 @@ def _git_oid(data: bytes) -> str:
 def _local_files(out_dir: Path) -> tuple[dict, dict]:
     """(the files to push, read once, and the build's manifest). The bytes that go up are the bytes
     hashed here: each must equal its manifest entry, so a file changed after verify() is refused."""
-    from ..pipeline.publish import verify
+    from ..pipeline.publish import check_no_build_running, verify
 
+    check_no_build_running(out_dir)
     if not (out_dir / "stats.json").is_file() and not (out_dir / MANIFEST).is_file():
         raise PairforgeError(
             f"{out_dir} is not a pairforge build folder (no data/*.parquet or stats.json); run: pairforge build RECIPE"

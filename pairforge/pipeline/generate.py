@@ -52,12 +52,18 @@ def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
     return refused
 
 
-def error_text(text, tail: bool = False) -> str:
-    """A backend's error as a dropped row keeps it: one line, URL userinfo masked (the backend has
-    already masked its secrets), valid UTF-8 (Arrow refuses a lone surrogate), at most ERROR_CHARS:
-    its start, or with `tail` its end ('...' marks a cut)."""
-    text = " ".join(redact_text(text, ()).split()).encode("utf-8", errors="replace").decode("utf-8")
-    if not tail or len(text) <= ERROR_CHARS:
+def error_text(text, tail: bool = False, secrets=()) -> str:
+    """A backend's error as a dropped row keeps it: one line, URL userinfo and `secrets` masked (the
+    backend has masked its own in an error; a reply's text is masked here), valid UTF-8 (Arrow
+    refuses a lone surrogate), at most ERROR_CHARS: its start, or with `tail` its end ('...' marks a
+    cut). A long text is cut before it is masked (a 10 MB reply costs nothing), with a margin
+    longer than any secret, so no secret is cut into a piece that escapes the mask."""
+    text = text if isinstance(text, str) else redact_text(text, ())
+    keep = ERROR_CHARS + 1024 + max((len(s) for s in secrets if isinstance(s, str)), default=0)
+    cut = len(text) > keep
+    text = (text[-keep:] if tail else text[:keep]) if cut else text
+    text = " ".join(redact_text(text, secrets).split()).encode("utf-8", errors="replace").decode("utf-8")
+    if not tail or (len(text) <= ERROR_CHARS and not cut):
         return text[:ERROR_CHARS]
     return "..." + text[-ERROR_CHARS:]
 

@@ -107,8 +107,8 @@ def _reason(score: tuple) -> str | None:
     c, r, _, reason = score[:4]
     if reason:
         return reason
-    if c is None or r is None or not (math.isfinite(c) and math.isfinite(r)):
-        return "judge_score_not_finite"
+    if c is None or r is None or not (math.isfinite(c) and math.isfinite(r) and math.isfinite(c - r)):
+        return "judge_score_not_finite"  # c - r: two finite scores whose margin overflows (1e308 - -1e308)
     return None
 
 

@@ -13,6 +13,7 @@ completion, stops the build with one line naming the function and the row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -21,6 +22,7 @@ import json
 import math
 import numbers
 import sys
+from collections.abc import Mapping, Set
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +37,12 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
 
 
+def _user_code():
+    """Around the user's code (its import, its calls): what it prints goes to stderr, so stdout keeps
+    only pairforge's result (`--json`)."""
+    return contextlib.redirect_stdout(sys.stderr)
+
+
 def _load_file(path: Path, spec: str):
     if not path.is_file():
         raise PairforgeError(f"judge.function: {spec!r}: no file {path.name!r} beside the recipe or in the "
@@ -44,7 +52,8 @@ def _load_file(path: Path, spec: str):
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
-        module_spec.loader.exec_module(module)
+        with _user_code():
+            module_spec.loader.exec_module(module)
     except BaseException as e:  # noqa: BLE001 - the user's module may raise anything while it loads
         sys.modules.pop(name, None)
         if isinstance(e, KeyboardInterrupt):
@@ -56,7 +65,8 @@ def _load_file(path: Path, spec: str):
 def _load_module(where: str, base_dir: str):
     sys.path.insert(0, str(base_dir))  # a module beside the recipe, as for a file
     try:
-        module = importlib.import_module(where)
+        with _user_code():
+            module = importlib.import_module(where)
     except BaseException as e:  # noqa: BLE001
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -145,7 +155,10 @@ def _as_score(value):
     if value is None:
         return None
     if isinstance(value, numbers.Real) and not isinstance(value, str):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past float's range: no finite score (judge_score_not_finite)
+            return math.inf if value > 0 else -math.inf
     return _NotAScore(value)
 
 
@@ -165,10 +178,7 @@ class FunctionScorer:
         if rows and SOURCE_COLUMNS not in rows[0]:
             raise PairforgeError("judge.function: these pairs were generated before judge.kind was function, so they "
                                  "lack the source's columns the function is given; rebuild with --fresh")
-        prompts = [_prompt(r["prompt"], self.fmt) for r in rows]
-        columns = _columns(rows)
-        chosen = self._call(rows, prompts, [_completion(r["chosen"], self.fmt) for r in rows], columns, "chosen")
-        rejected = self._call(rows, prompts, [_completion(r["rejected"], self.fmt) for r in rows], columns, "rejected")
+        chosen, rejected = (self._call(rows, side) for side in ("chosen", "rejected"))
         out = []
         for c, r in zip(chosen, rejected):
             reason = None
@@ -179,18 +189,29 @@ class FunctionScorer:
             out.append((c, r, False, reason))
         return out
 
-    def _call(self, rows, prompts, completions, columns, side: str) -> list:
+    def _inputs(self, rows, side: str) -> tuple:
+        """(prompts, completions, columns), built anew for each call: what the function does to them
+        (append, edit) never reaches the other side's call."""
+        return ([_prompt(r["prompt"], self.fmt) for r in rows], [_completion(r[side], self.fmt) for r in rows],
+                _columns(rows))
+
+    def _call(self, rows, side: str) -> list:
         name = self.loaded.name
+        prompts, completions, columns = self._inputs(rows, side)
         try:
-            result = self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
+            with _user_code():
+                result = self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
         except PairforgeError:
             raise
         except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code may raise anything, exit() too
-            i = self._failing_row(prompts, completions, columns)
+            i = self._failing_row(rows, side)
             where = f" on row {_row(rows[i])}" if i is not None else f" on a batch of {len(rows)} rows"
             raise PairforgeError(f"judge.function {name} raised {_first_line(e)}{where} ({side} answer)") from None
         try:
-            values = list(result)
+            if isinstance(result, (Mapping, Set, str, bytes)):  # list() of these is keys or characters
+                raise TypeError
+            with _user_code():
+                values = list(result)
         except TypeError:
             raise PairforgeError(f"judge.function {name} returned {type(result).__name__}, not a list of "
                                  f"{len(rows)} scores ({side} answers)") from None
@@ -207,12 +228,13 @@ class FunctionScorer:
                                      f"for row {_row(rows[i])} ({side} answer); a score is a number or None")
         return scores
 
-    def _failing_row(self, prompts, completions, columns) -> int | None:
+    def _failing_row(self, rows, side: str) -> int | None:
         """The first row the function raises on when called alone (None if none does)."""
-        for i in range(len(prompts)):
-            one = {k: v[i : i + 1] for k, v in columns.items()}
+        for i in range(len(rows)):
+            prompts, completions, columns = self._inputs(rows[i : i + 1], side)
             try:
-                self.loaded.fn(**self.loaded.kwargs(prompts[i : i + 1], completions[i : i + 1], one))
+                with _user_code():
+                    self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
             except (Exception, SystemExit):  # noqa: BLE001
                 return i
         return None

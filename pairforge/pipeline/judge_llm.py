@@ -72,18 +72,18 @@ def chosen_outcome(verdict: str, chosen_as: str) -> float:
     return OUTCOME["win"] if verdict == chosen_as else OUTCOME["loss"]
 
 
-def reply_text(reply, chosen_as: str) -> str:
-    """What a dropped pair keeps of the judge's reply (one line, secrets masked, at most about
-    ERROR_CHARS): the server's error, or the reply's end, where a verdict line should have been."""
+def reply_text(reply, chosen_as: str, secrets=()) -> str:
+    """What a dropped pair keeps of the judge's reply (one line, the backend's secrets masked, at most
+    about ERROR_CHARS): the server's error, or the reply's end, where a verdict line should have been."""
     where = f"chosen shown as {chosen_as}: "
     if reply.error:
-        return where + "server error: " + error_text(reply.error)
+        return where + "server error: " + error_text(reply.error, secrets=secrets)
     cut = "cut at the judge's token budget; " if reply.finish_reason == "length" else ""
-    text = error_text(reply.text or "", tail=True)
+    text = error_text(reply.text or "", tail=True, secrets=secrets)
     return where + cut + (f"reply ends: {text}" if text else "empty reply")
 
 
-def combine(reply_chosen_a, reply_chosen_b) -> tuple:
+def combine(reply_chosen_a, reply_chosen_b, secrets=()) -> tuple:
     """(chosen_score, rejected_score, truncated, reason) from the replies of both orders, plus the
     judge's reply (reply_text) when a reply held no verdict."""
     outcomes = []
@@ -91,10 +91,10 @@ def combine(reply_chosen_a, reply_chosen_b) -> tuple:
         if isinstance(reply, str):  # a reason the request was not sent
             return None, None, False, reply
         if reply.error:
-            return None, None, False, "judge_error", reply_text(reply, chosen_as)
+            return None, None, False, "judge_error", reply_text(reply, chosen_as, secrets)
         verdict = parse_verdict(reply.text) if reply.finish_reason != "length" else None
         if verdict is None:
-            return None, None, False, "judge_unparseable", reply_text(reply, chosen_as)
+            return None, None, False, "judge_unparseable", reply_text(reply, chosen_as, secrets)
         outcomes.append(chosen_outcome(verdict, chosen_as))
     chosen = sum(outcomes) / 2
     return chosen, 1.0 - chosen, False, None
@@ -132,4 +132,5 @@ class LLMJudgeScorer:
                                          max_tokens=[budget] * len(idx))
             for i, out in zip(idx, outs):
                 replies[i] = out[0]
-        return [combine(replies[2 * k], replies[2 * k + 1]) for k in range(len(rows))]
+        secrets = getattr(self.backend, "secrets", ())  # a served judge's key and password: never in excluded/
+        return [combine(replies[2 * k], replies[2 * k + 1], secrets) for k in range(len(rows))]

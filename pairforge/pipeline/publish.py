@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError, RecipeError
 from ..io import atomic_write_json
-from .shards import LEGACY_WORK, WORK
+from .shards import LEGACY_WORK, WORK, is_legacy_work
 
 MANIFEST = "pairforge.manifest.json"
 LOCK = ".pairforge.lock"
@@ -53,6 +53,23 @@ def prepare_output(out: Path) -> None:
     except OSError as e:
         raise PairforgeError(f"output.dir {out}: cannot write there ({e.strerror or e}); set output.dir to a "
                              "folder you can write") from None
+
+
+def check_no_build_running(out: Path) -> None:
+    """Refuse to read a folder a build holds the lock of (its result is not there yet, or is being
+    replaced): one line naming the build's pid, instead of 'not a build folder'."""
+    import fcntl
+
+    try:
+        with open(out / LOCK) as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                holder = fh.read().strip() or "unknown"
+                raise PairforgeError(f"{out}: a pairforge build is running there (pid {holder}); wait for it to "
+                                     "finish") from None
+    except OSError:  # no lock file (or none readable): no build holds it
+        return
 
 
 @contextlib.contextmanager
@@ -101,7 +118,7 @@ def check_not_inside_source(recipe) -> None:
     check_not_foreign(out)
 
 
-REPLACED = ("data", "excluded", "images", WORK, LEGACY_WORK)  # folders a build writes or replaces
+REPLACED = ("data", "excluded", "images", WORK, LEGACY_WORK)  # folders a build writes or replaces (_work: adopts)
 OWNED_FILES = ("stats.json", "recipe.yaml", "README.md", MANIFEST, LOCK)
 
 
@@ -122,7 +139,7 @@ def _inputs(recipe):
 
 def check_not_foreign(out: Path) -> None:
     """A folder with published names but neither a manifest nor a work folder holds the user's files, not a build."""
-    if not out.is_dir() or (out / MANIFEST).exists() or any((out / w).exists() for w in (WORK, LEGACY_WORK)):
+    if not out.is_dir() or (out / MANIFEST).exists() or (out / WORK).exists() or is_legacy_work(out):
         return
     present = [n for n in PUBLISHED if (out / n).exists() or (out / n).is_symlink()]
     if present:
@@ -134,7 +151,7 @@ def check_not_foreign(out: Path) -> None:
 def check_no_links(out: Path) -> None:
     """Refuse a build folder whose data/, excluded/, images/ or work folder (or a folder in it) is a
     symbolic link: a build deletes and replaces those, and never follows a link to do it."""
-    for rel in (*REPLACED, *(f"{WORK}/{d}" for d in WORK_SUBDIRS)):
+    for rel in (*(r for r in REPLACED if r != LEGACY_WORK), *(f"{WORK}/{d}" for d in WORK_SUBDIRS)):
         if (out / rel).is_symlink():
             raise PairforgeError(f"output.dir {out}: {out / rel} is a symbolic link (to {os.readlink(out / rel)}); "
                                  "a build replaces that folder and will not follow a link to delete it: remove the "
@@ -231,6 +248,7 @@ def verify(out: Path) -> dict:
     path = out / MANIFEST
     if not out.is_dir():
         raise PairforgeError(f"{out}: no such folder")
+    check_no_build_running(out)
     if not path.is_file():
         raise PairforgeError(f"{out} is not a finished pairforge build (no {MANIFEST}: the build was "
                              f"interrupted, or is still running); {fix}")

@@ -27,12 +27,25 @@ LEGACY_WORK = "_work"  # the name before: adopted by `ShardStore.open`, replaced
 LAYOUT = 3  # the shard files' layout; a store of another layout is not resumed (3: keyed by generation)
 
 
+def is_legacy_work(out_dir: Path) -> bool:
+    """Whether `<out_dir>/_work` is a work folder pairforge wrote before WORK's name (its shard store's
+    manifest is there), not a file or folder of the user's that happens to bear the name."""
+    manifest = out_dir / LEGACY_WORK / "manifest.json"
+    if (out_dir / LEGACY_WORK).is_symlink() or not manifest.is_file():
+        return False
+    try:
+        old = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(old, dict) and "fingerprint" in old and "layout" in old
+
+
 def adopt_legacy(out_dir: Path) -> None:
     """A build folder from before WORK's name: its `_work/` becomes WORK (resume keeps its shards), or
-    is removed when WORK already exists; a symbolic link is left for publish.check_no_links to refuse."""
-    legacy, work = out_dir / LEGACY_WORK, out_dir / WORK
-    if legacy.is_symlink() or not legacy.is_dir():
+    is removed when WORK already exists. Anything else named `_work` is the user's and left alone."""
+    if not is_legacy_work(out_dir):
         return
+    legacy, work = out_dir / LEGACY_WORK, out_dir / WORK
     if work.exists() or work.is_symlink():
         shutil.rmtree(legacy)
     else:

@@ -107,6 +107,7 @@ def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
     for i in range(1, plan.iterations + 1):
         it = plan.out / f"iter-{i}"
         pairs, trained = it / "pairs", it / "model"
+        _forget_lost_steps(plan, state, i, pairs, trained)
         if f"build:{i}" not in state["done"]:
             _build(plan, model, pairs)
             _mark(plan, state, f"build:{i}")
@@ -120,6 +121,19 @@ def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
         rows.append(iteration_row(i, pairs, trained))
         model = str(trained)
     return rows
+
+
+def _forget_lost_steps(plan: SpinPlan, state: dict, i: int, pairs: Path, trained: Path) -> None:
+    """A step recorded as done whose outputs are gone (a folder deleted by hand) is done again, and so
+    is every step after it: they were made from what it wrote."""
+    lost = None
+    if f"build:{i}" in state["done"] and not (pairs / "stats.json").is_file():
+        lost = f"build:{i}"
+    elif f"train:{i}" in state["done"] and not (trained / "train_summary.json").is_file():
+        lost = f"train:{i}"
+    if lost is not None:
+        state["done"] = state["done"][: state["done"].index(lost)]
+        atomic_write_json(plan.out / STATE, state)
 
 
 def iteration_row(i: int, pairs: Path, trained: Path) -> dict:

@@ -28,9 +28,9 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
     try:
         if path.is_dir():
             from ..pipeline.publish import MANIFEST, verify
-            from ..pipeline.shards import LEGACY_WORK, WORK
+            from ..pipeline.shards import WORK
 
-            if any((path / f).exists() for f in ("stats.json", WORK, LEGACY_WORK, MANIFEST)):  # a pairforge build folder
+            if any((path / f).exists() for f in ("stats.json", WORK, MANIFEST)):  # a pairforge build folder
                 verify(path)
             dd = load_local(path, None, "dataset")
             stats = path / "stats.json"
