@@ -45,20 +45,36 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
         raise PairforgeError(f"dataset: cannot load {name!r}: {str(e).removeprefix('dataset: ')}") from None
     except ValueError as e:  # a stats.json that is not JSON
         raise PairforgeError(f"dataset: {name!r}: its stats.json is not JSON ({type(e).__name__}); rebuild it") from None
-    _check_layout(name, set(dd["train"].column_names) if "train" in dd else None)
+    columns = set(dd["train"].column_names) if "train" in dd else None
+    if columns is not None and {"chosen", "rejected"} <= columns and not columns & {"prompt", "question"}:
+        dd, columns = _extract_prompt(name, dd), columns | {"prompt"}  # the messages layout
+    _check_layout(name, columns)
     return dd, lineage, commit
 
 
+def _extract_prompt(name: str, dd):
+    """The messages layout (whole conversations, no prompt column) as TRL's DPOTrainer reads it: the
+    shared prompt taken out with TRL's own extract_prompt, so the trainer and the held-out evaluation
+    both see prompt / chosen / rejected (the conversational layout)."""
+    from trl.data_utils import extract_prompt
+
+    try:
+        return dd.map(extract_prompt, desc="Extracting the prompt")
+    except Exception as e:  # noqa: BLE001 — rows that are not conversations (empty, null, numbers)
+        raise PairforgeError(f"dataset: {name!r} has chosen/rejected but no prompt column, and the shared prompt "
+                             f"cannot be taken out of them ({type(e).__name__}); give whole conversations (the "
+                             "messages layout) or a prompt column") from None
+
+
 def _check_layout(name: str, columns: set | None) -> None:
-    """train-ipo reads prompt/chosen/rejected (the conversational or standard layout); the intel and
-    messages layouts pairforge also writes have no prompt column: the error names the fix."""
+    """train-ipo reads prompt/chosen/rejected (the conversational or standard layout; the messages
+    layout after _extract_prompt); the intel layout has no prompt column: the error names the fix."""
     missing = {"prompt", "chosen", "rejected"} - columns if columns is not None else {"train split"}
     if not missing:
         return
-    layout = None if columns is None else "intel" if "question" in columns else "messages" if missing == {"prompt"} else None
-    if layout:
-        raise PairforgeError(f"dataset: {name!r} is in the {layout!r} layout (no prompt column); train-ipo reads the "
-                             "conversational layout: rebuild it with output.format: conversational "
+    if columns is not None and "question" in columns:
+        raise PairforgeError(f"dataset: {name!r} is in the 'intel' layout (no prompt column); train-ipo reads the "
+                             "conversational or messages layout: rebuild it with output.format: conversational "
                              "(pairforge build RECIPE --set output.format=conversational)")
     raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
 
