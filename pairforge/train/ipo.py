@@ -135,7 +135,7 @@ def _preference(model, tok, rows, ref_logps, cfg, device):
     return preference_metrics(sequence_logps(model.to(device), tok, rows, cfg.max_length), ref_logps, cfg.beta)
 
 
-def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
+def run_train(cfg: TrainConfig, token: str | None = None, quiet: bool = False) -> dict:
     import torch
     from transformers import AutoTokenizer
     from trl import DPOTrainer
@@ -163,6 +163,11 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16, precompute_ref(cfg)),
                          train_dataset=dd["train"], eval_dataset=eval_ds if evaluates else None, processing_class=tok,
                          peft_config=_peft_config(cfg.lora))
+    if quiet:  # no progress bar, no log line per step (the log history is still saved)
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
     t_train = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # TRL prints log dicts; stdout is for the summary
         result = trainer.train()
