@@ -82,11 +82,8 @@ def test_inspect_json_and_quiet(built):
     local = one_json(pf("inspect", folder / "pairs", "--json", "-n", "2"))
     assert local["target"] == str(folder / "pairs") and len(local["samples"]) == 2
     assert {"split", "rows_read", "rows_written", "splits", "funnel", "drops", "drops_total", "lengths"} <= set(local)
-    loud = pf("inspect", repo, "--token", ALICE, "-n", "1", env={**LOUD, "HF_HOME": str(folder / "hf1")})
-    quiet = pf("inspect", repo, "--token", ALICE, "-n", "1", "-q", env={**LOUD, "HF_HOME": str(folder / "hf2")})
-    assert loud.returncode == quiet.returncode == 0, loud.stderr + quiet.stderr
-    assert not no_bars(loud.stderr), "the check needs a download that shows progress"
-    assert quiet.stderr == "" and "Funnel" in quiet.stdout or "funnel" in quiet.stdout.lower()
+    quiet = pf("inspect", repo, "--token", ALICE, "-n", "1", "-q", env={**LOUD, "HF_HOME": str(folder / "hf")})
+    assert quiet.returncode == 0 and quiet.stderr == "" and "Funnel" in quiet.stdout, quiet.stderr
 
 
 def test_train_ipo_json_and_quiet(built, tiny_model, tmp_path):

@@ -80,13 +80,26 @@ def _check_layout(name: str, columns: set | None) -> None:
 
 
 def _hub_commit(name, revision, token) -> str | None:
-    """The commit sha a Hub dataset's revision points at (None where it cannot be read: load_hub says why)."""
-    from huggingface_hub import HfApi
+    """The commit sha a Hub dataset's revision points at, read first (one request, no retries): a name
+    that is no folder here and no dataset on the Hub, or an unreachable Hub, fails at once naming that."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
 
+    from ..hub.errors import hub_error, network_errors, unreachable
+
+    if constants.is_offline_mode():
+        return None  # the load reads the local cache
+    hint = f"dataset: no folder {name!r} here, and "
     try:
         return HfApi(token=token).dataset_info(name, revision=revision, files_metadata=False).sha
-    except Exception:  # noqa: BLE001 — the load that follows reports the problem
-        return None
+    except HfHubHTTPError as e:
+        if getattr(e.response, "status_code", None) == 404:
+            raise PairforgeError(f"{hint}the Hub at {constants.ENDPOINT} has no dataset {name}" +
+                                 (f" at revision {revision!r}" if revision else "") +
+                                 " (404); give a build folder or a Hub dataset id (a private one needs --token)") from None
+        raise PairforgeError(hint + str(hub_error(e, name, "read", secrets=(token,)))) from None
+    except network_errors() as e:
+        raise PairforgeError(hint + str(unreachable(e, name, "run train-ipo again", secrets=(token,)))) from None
 
 
 def _hub_lineage(name, revision, token):
