@@ -34,10 +34,16 @@ def one_error(res) -> str:
     return lines[0]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hf_xet") is None, reason="huggingface_hub uploads through Xet only with hf_xet")
-def test_a_hub_without_xet_is_named_with_the_fix(hub, tiny_model, tmp_path):
-    out = tmp_path / "pairs"
+@pytest.fixture(scope="module")
+def built(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("causes") / "pairs"
     run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO, "limit": 8}, out)), quiet=True)
+    return out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hf_xet") is None, reason="huggingface_hub uploads through Xet only with hf_xet")
+def test_a_hub_without_xet_is_named_with_the_fix(hub, built):
+    out = built
     repo = f"alice/xet-{uuid.uuid4().hex[:6]}"
     line = one_error(pf("push", out, "--repo", repo, "--token", ALICE, env={"HF_HUB_DISABLE_XET": None}))
     assert "has no Xet storage endpoint" in line and "set HF_HUB_DISABLE_XET=1" in line, line
@@ -60,3 +66,14 @@ def test_a_dataset_name_with_the_hub_unreachable_fails_at_once(tmp_path):
                         env={"HF_ENDPOINT": "http://127.0.0.1:9"}))
     assert line.startswith("Error: dataset: no folder 'someone/pairs' here, and cannot reach the Hub at "
                            "http://127.0.0.1:9"), line
+
+
+@pytest.mark.parametrize("flag, where", [("--model", "model"), ("--set", "ref_model")])
+def test_train_models_are_named_by_their_own_key(built, tiny_model, tmp_path, flag, where):
+    """train-ipo's --model and ref_model were blamed on the build recipe's weak_model.model."""
+    (tmp_path / "weights.bin").write_text("not a model folder")
+    model, extra = (tmp_path / "weights.bin", []) if flag == "--model" else (tiny_model, ["--set", "ref_model=./no-such"])
+    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(built), "--model", str(model), *extra,
+                                   "--output-dir", str(tmp_path / "m"), "--set", "max_steps=1"])
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1, res.output
+    assert res.output.startswith(f"Error: {where}: ") and "weak_model" not in res.output, res.output

@@ -113,18 +113,18 @@ def _hub_lineage(name, revision, token):
         return None
 
 
-def _load_model(name: str, dtype, check=None):
+def _load_model(name: str, dtype, check=None, where: str = "model"):
     from transformers import AutoModelForCausalLM
 
     from ..weights import materialise, resolve_model
 
-    path, _ = materialise(resolve_model(name))
+    path, _ = materialise(resolve_model(name, where=where))  # `where`: the train config's key (model, ref_model)
     if check:
         check(path)  # before the weights load
     try:
         return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as e:  # a Hub id that does not exist or cannot be reached, a folder without a model
-        raise PairforgeError(f"model: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
+        raise PairforgeError(f"{where}: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
 
 
 def _peft_config(lora):
@@ -165,7 +165,7 @@ def run_train(cfg: TrainConfig, token: str | None = None, quiet: bool = False) -
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    ref_model = _load_model(cfg.ref_model, dtype)[1] if cfg.ref_model else None
+    ref_model = _load_model(cfg.ref_model, dtype, where="ref_model")[1] if cfg.ref_model else None
 
     eval_rows = eval_ds.select(range(min(cfg.eval_max_pairs, eval_ds.num_rows))).to_list() if eval_ds else []
     before = ref_logps = None
