@@ -11,6 +11,29 @@ from . import __version__
 from .errors import PairforgeError
 
 SET_HELP = "Override a recipe field, e.g. --set weak_model.sampling.temperature=0.7 (repeatable)."
+QUIET_HELP = "No progress bars or info messages (stderr); the result, warnings and errors still print."
+
+
+def _quiet_option(f):
+    return click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)(f)
+
+
+def _json_option(what: str):
+    return click.option("--json", "as_json", is_flag=True,
+                        help=f"Print {what} as one JSON object on stdout (progress and messages on stderr).")
+
+
+def _start(quiet: bool):
+    """Every command's work runs under this: -q silences the libraries; stdout is kept for the result."""
+    from .quiet import quiet_libraries, result_only_on_stdout
+
+    if quiet:
+        quiet_libraries()
+    return result_only_on_stdout()
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
 class _Group(click.Group):
@@ -33,8 +56,8 @@ def cli():
 @click.argument("recipe", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--fresh", is_flag=True, help="Delete finished shards of an earlier run in output.dir and start over.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@_json_option("the summary (with --dry-run: the report)")
+@_quiet_option
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run generation here, or on Ray Data workers (pip install 'pairforge[ray]').")
 @click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
@@ -50,18 +73,18 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_r
     from .pipeline.build import run_build
     from .recipe import load_recipe
 
-    r = load_recipe(recipe, list(overrides))
-    if dry_run:
-        from .pipeline.dry_run import format_dry_run, run_dry_run
+    with _start(quiet):
+        r = load_recipe(recipe, list(overrides))
+        if dry_run:
+            from .pipeline.dry_run import format_dry_run, run_dry_run
 
-        report = run_dry_run(r, sample=dry_run_sample, quiet=quiet)
-        click.echo(json.dumps(report, indent=2) if as_json else format_dry_run(report))
-        return
-    summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
+            report = run_dry_run(r, sample=dry_run_sample, quiet=quiet)
+        else:
+            summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
+    if dry_run:
+        _echo_json(report) if as_json else click.echo(format_dry_run(report))
     else:
-        click.echo(format_summary(summary))
+        _echo_json(summary) if as_json else click.echo(format_summary(summary))
 
 
 @cli.command()
@@ -73,16 +96,18 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_r
 @click.option("--message", "-m", help="Commit message.")
 @click.option("--token", help="Hub token (default: HF_TOKEN or the token saved by `hf auth login`).")
 @click.option("--dry-run", is_flag=True, help="Render the card and list what would be uploaded; touch nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def push(output_dir, repo, private, revision, create_pr, message, token, dry_run, as_json):
+@_json_option("the result (the card left out)")
+@_quiet_option
+def push(output_dir, repo, private, revision, create_pr, message, token, dry_run, as_json, quiet):
     """Publish OUTPUT_DIR (a build folder) to the Hugging Face Hub in one commit."""
     from .hub.push import run_push
 
-    result = run_push(output_dir, repo, token=token, private=private, revision=revision, create_pr=create_pr,
-                      message=message, dry_run=dry_run)
+    with _start(quiet):
+        result = run_push(output_dir, repo, token=token, private=private, revision=revision, create_pr=create_pr,
+                          message=message, dry_run=dry_run)
     repo = result["repo_id"]
     if as_json:
-        click.echo(json.dumps({k: v for k, v in result.items() if k != "card"}, indent=2))
+        _echo_json({k: v for k, v in result.items() if k != "card"})
         return
     if dry_run:
         click.echo(result["card"])
@@ -105,14 +130,16 @@ def push(output_dir, repo, private, revision, create_pr, message, token, dry_run
 @click.option("--split", default="train", show_default=True)
 @click.option("--revision", help="Hub revision (for a repo id).")
 @click.option("--token", help="Hub token for a private repo.")
-@click.option("--json", "as_json", is_flag=True, help="Print funnel, drops, lengths and the sample pairs as JSON.")
-def inspect(target, samples, split, revision, token, as_json):
+@_json_option("the funnel, drops, lengths and the sample pairs")
+@_quiet_option
+def inspect(target, samples, split, revision, token, as_json, quiet):
     """Show the funnel, length stats and sample pairs of TARGET (a build folder or a Hub repo id)."""
     from .inspect_cmd import inspect_json, load_for_inspect, render
 
-    stats, rows = load_for_inspect(target, samples, split, token=token, revision=revision)
+    with _start(quiet):
+        stats, rows = load_for_inspect(target, samples, split, token=token, revision=revision)
     if as_json:
-        click.echo(json.dumps(inspect_json(target, split, stats, rows), indent=2, ensure_ascii=False, default=str))
+        _echo_json(inspect_json(target, split, stats, rows))
         return
     from rich.console import Console
 
@@ -128,8 +155,9 @@ def inspect(target, samples, split, revision, token, as_json):
               help="Override a config field with TRL's names, e.g. --set max_steps=6 (repeatable).")
 @click.option("--push-to-hub", help="Upload the trained model to this Hub model repo.")
 @click.option("--token", help="Hub token (default: HF_TOKEN or the saved login).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token, as_json):
+@_json_option("the summary")
+@_quiet_option
+def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token, as_json, quiet):
     """Train MODEL with IPO on a pairforge preference dataset (TRL DPOTrainer, loss_type=ipo).
 
     CONFIG is a YAML file of DPOConfig-style keys, or `ipo`: the shipped IPO recipe.
@@ -137,16 +165,17 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
     from .train.config import load_train_config
     from .train.ipo import run_train
 
-    cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
-                            push_to_hub=push_to_hub)
-    token = token or cfg.dpo.get("hub_token")  # --set hub_token=... (TRL's name) works as --token
-    if cfg.push_to_hub or token:  # a token HTTP cannot carry fails now, not after the training
-        from .hub.errors import hub_token
+    with _start(quiet):
+        cfg = load_train_config(config, list(overrides), dataset=dataset, model=model, output_dir=output_dir,
+                                push_to_hub=push_to_hub)
+        token = token or cfg.dpo.get("hub_token")  # --set hub_token=... (TRL's name) works as --token
+        if cfg.push_to_hub or token:  # a token HTTP cannot carry fails now, not after the training
+            from .hub.errors import hub_token
 
-        token = hub_token(token)
-    s = run_train(cfg, token=token)
+            token = hub_token(token)
+        s = run_train(cfg, token=token, quiet=quiet)
     if as_json:
-        click.echo(json.dumps(s, indent=2))
+        _echo_json(s)
         return
     click.echo(f"Trained {s['steps']} steps on {s['train_pairs']} pairs in {s['train_seconds']:.1f}s "
                f"(final loss {s['train_loss']:.4f}); saved to {s['output_dir']}")
@@ -155,7 +184,8 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
         click.echo(f"Held-out preference ({s['eval_pairs']} pairs): implicit-reward accuracy {a['reward_accuracy']:.3f} "
                    f"(mean margin {a['reward_margin_mean']:.4f}); chosen preferred by log-prob "
                    f"{b['logp_accuracy']:.3f} before -> {a['logp_accuracy']:.3f} after")
-    click.echo(f"Next self-play round: pairforge build RECIPE --set weak_model.model={s['output_dir']}")
+    if not quiet:
+        click.echo(f"Next self-play round: pairforge build RECIPE --set weak_model.model={s['output_dir']}", err=True)
 
 
 @cli.command()
@@ -168,7 +198,9 @@ def train_ipo(config, dataset, model, output_dir, overrides, push_to_hub, token,
 @click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
               help="train-ipo override, e.g. --train-set max_steps=50 (repeatable).")
 @click.option("--eval", "with_eval", is_flag=True, help="Write a per-iteration table and plot to the output folder.")
-def spin(recipe, model, iterations, output_dir, overrides, train_config, train_overrides, with_eval):
+@_json_option("the iterations (and the report's files)")
+@_quiet_option
+def spin(recipe, model, iterations, output_dir, overrides, train_config, train_overrides, with_eval, as_json, quiet):
     """Self-play loop: build with MODEL as the weak model, train-ipo, build again with the trained
     model, and so on. A killed loop rerun resumes at the step it was in."""
     from pathlib import Path
@@ -177,10 +209,14 @@ def spin(recipe, model, iterations, output_dir, overrides, train_config, train_o
     from .spin.report import table_markdown, write_report
 
     plan = SpinPlan(recipe, model, iterations, Path(output_dir), list(overrides), train_config, list(train_overrides))
-    rows = run_spin(plan, on_step=lambda msg: click.echo(msg, err=True))
+    with _start(quiet):
+        rows = run_spin(plan, on_step=None if quiet else lambda msg: click.echo(msg, err=True), quiet=quiet)
+        files = write_report(rows, Path(output_dir)) if with_eval else None
+    if as_json:
+        _echo_json({"output_dir": str(output_dir), "iterations": rows, "report": files})
+        return
     click.echo(table_markdown(rows))
-    if with_eval:
-        files = write_report(rows, Path(output_dir))
+    if files:
         click.echo(f"Wrote {files['table']}, {files['json']} and {files['plot']}")
 
 

@@ -98,7 +98,9 @@ def _fetch_builtin(name: str, spec: dict, dest: Path) -> None:
         os.replace(got, dest)
 
 
-def resolve_model(model: str, revision: str | None = None, gguf_file: str | None = None) -> ModelRef:
+def resolve_model(model: str, revision: str | None = None, gguf_file: str | None = None,
+                  where: str = "weak_model.model") -> ModelRef:
+    """A model by name: built in, a local folder or a Hub id; `where` names the field or flag it came from."""
     if model in BUILTIN_MODELS:
         gguf = builtin_gguf(model)
         digest = _file_digest(gguf)
@@ -107,18 +109,18 @@ def resolve_model(model: str, revision: str | None = None, gguf_file: str | None
     local = Path(model).expanduser()
     if local.exists():
         if not local.is_dir():
-            raise PairforgeError(f"weak_model.model: {model} is a file; give the folder that holds config.json")
+            raise PairforgeError(f"{where}: {model} is a file; give the folder that holds config.json")
         if gguf_file and not (local / gguf_file).is_file():
             raise PairforgeError(f"weak_model.gguf_file: {gguf_file} not found in {local}")
         weights = sorted(local.glob("*.safetensors")) + sorted(local.glob("*.bin")) + sorted(local.glob("*.gguf"))
         if gguf_file:
             weights = [local / gguf_file]
         if not weights:
-            raise PairforgeError(f"weak_model.model: no weights (*.safetensors, *.bin, *.gguf) in {local}")
+            raise PairforgeError(f"{where}: no weights (*.safetensors, *.bin, *.gguf) in {local}")
         digest = hashlib.sha256("".join(_file_digest(w) for w in weights).encode()).hexdigest()[:16]
         return ModelRef(model, str(local), gguf_file, None, f"local:{digest}", str(local.resolve()))
     if local.is_absolute() or model.startswith((".", "~")) or model.count("/") > 1:
-        raise PairforgeError(f"model {model!r}: no such folder (a Hub model id is org/name)")
+        raise PairforgeError(f"{where}: {model!r}: no such folder (a Hub model id is org/name)")
     # A Hub id: identified by its revision (a moving branch is the user's choice).
     return ModelRef(model, model, gguf_file, revision, f"hub:{model}@{revision or 'main'}:{gguf_file}", model)
 

@@ -48,14 +48,26 @@ def test_shipped_recipes_are_found_by_name_from_any_directory(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("args, command", [(["build", "nope.yaml"], "build"), (["train-ipo", "recipes/nope.yaml"], "train-ipo"),
-                                           (["build", "ipo"], "build")])
+                                           (["build", "dmeo.yml"], "build")])
 def test_a_missing_recipe_names_the_shipped_ones(tmp_path, monkeypatch, args, command):
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 2 and res.output.startswith(f"Error: file not found: {args[1]} ("), res.output
-    assert ("'demo'" if command == "build" else "'ipo'") in res.output and "pairforge recipe" in res.output
+    assert ("'demo'" if command == "build" else "'ipo'") in res.output and len(res.output.splitlines()) == 1
+    # the build hint names the command that writes a build recipe; train-ipo's never sends there
+    assert ("pairforge recipe > my_recipe.yaml" in res.output) == (command == "build")
+    assert ("did you mean 'demo'?" in res.output) == (args[1] == "dmeo.yml")
     with pytest.raises(RecipeError, match="not a file"):
         find_recipe(tmp_path, command)
+
+
+@pytest.mark.parametrize("args, other", [(["build", "ipo"], "pairforge train-ipo ipo"),
+                                         (["train-ipo", "recipes/demo.yaml"], "pairforge build demo")])
+def test_another_commands_recipe_is_named_as_such(tmp_path, monkeypatch, args, other):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 2 and len(res.output.splitlines()) == 1, res.output
+    assert f"is the shipped {other.split()[1]} recipe, not a {args[0]} one ({other})" in res.output
 
 
 def test_recipe_without_a_flag_prints_the_annotated_example_which_builds_a_valid_recipe(tmp_path):

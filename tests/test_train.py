@@ -296,15 +296,13 @@ def test_dpoconfig_error_blames_the_field_it_does_not_name(tmp_path, monkeypatch
         tc.dpo_config(cfg, use_cpu=True, bf16=False, precompute=False)
 
 
-@pytest.mark.parametrize("columns, layout", [({"system", "question", "chosen", "rejected"}, "'intel'"),
-                                             ({"chosen", "rejected"}, "'messages'")])
-def test_layout_without_prompt_names_the_fix(columns, layout):
+def test_layout_without_prompt_names_the_fix():
     from pairforge.errors import PairforgeError
     from pairforge.train.ipo import _check_layout
 
     with pytest.raises(PairforgeError) as e:
-        _check_layout("out/x", columns)
-    assert f"in the {layout} layout" in str(e.value) and "output.format: conversational" in str(e.value)
+        _check_layout("out/x", {"system", "question", "chosen", "rejected"})
+    assert "in the 'intel' layout" in str(e.value) and "output.format: conversational" in str(e.value)
     assert "build it with pairforge build" not in str(e.value)
     _check_layout("out/x", {"prompt", "chosen", "rejected", "id"})  # the conversational / standard layout
     with pytest.raises(PairforgeError, match="lacks rejected"):
@@ -313,15 +311,39 @@ def test_layout_without_prompt_names_the_fix(columns, layout):
         _check_layout("out/x", None)
 
 
-def test_messages_build_folder_is_refused_with_the_fix(tiny_model, tmp_path):
+def test_messages_layout_trains_with_chosen_and_rejected_in_place(pushed, tiny_model, tmp_path):
+    """The messages layout (whole conversations, as `trl dpo` reads them): train-ipo takes the shared
+    prompt out as TRL does, so it sees exactly the conversational build's pairs, and trains towards chosen."""
+    from pairforge.train.ipo import load_preference_dataset
+
     out = tmp_path / "messages"
-    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO, "limit": 16}, out,
+    run_build(recipe_from_dict(tiny_recipe(tiny_model, {"path": DEMO}, out, split={"test_size": 0.2},
                                            output={"format": "messages"})), quiet=True)
-    res = CliRunner().invoke(cli, ["train-ipo", "--dataset", str(out), "--model", tiny_model,
-                                   "--output-dir", str(tmp_path / "m")])
-    lines = res.output.strip().splitlines()
-    assert res.exit_code == 1 and len(lines) == 1 and "'messages' layout" in lines[0], res.output
-    assert "output.format: conversational" in lines[0]
+    conversational, _, _ = load_preference_dataset(str(pushed[1]))
+    messages, _, _ = load_preference_dataset(str(out))
+    for split in ("train", "test"):
+        want = {r["id"]: (r["prompt"], r["chosen"], r["rejected"]) for r in conversational[split]}
+        got = {r["id"]: (r["prompt"], r["chosen"], r["rejected"]) for r in messages[split]}
+        assert got == want and len(got) > 4
+    model = tmp_path / "model"
+    sets = ["max_steps=30", "learning_rate=0.002", "per_device_train_batch_size=4", "max_length=256", "beta=0.1",
+            "lora.enabled=false"]
+    s = train([str(REPO / "recipes" / "ipo.yaml"), "--dataset", str(out), "--model", tiny_model,
+               "--output-dir", str(model), *sum((["--set", x] for x in sets), [])])
+    assert s["steps"] == 30 and s["train_pairs"] == messages["train"].num_rows
+    # swapped pairs would teach the rejected answers: the held-out implicit reward would prefer them
+    assert s["preference_after"]["reward_accuracy"] >= 0.8 and s["preference_after"]["reward_margin_mean"] > 0
+
+
+def test_rows_that_are_no_conversations_are_one_line(tmp_path):
+    import datasets
+
+    from pairforge.errors import PairforgeError
+    from pairforge.train.ipo import _extract_prompt
+
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"chosen": [[]], "rejected": [[]]})})
+    with pytest.raises(PairforgeError, match="the shared prompt cannot be taken out"):
+        _extract_prompt("x", dd)
 
 
 def test_a_run_killed_while_saving_leaves_nothing_for_the_next(tmp_path):

@@ -151,6 +151,7 @@ class Normalise:
     name: str = "normalise"
     unused: list = field(default_factory=list)  # context-like columns this layout does not read
     keep_source: bool = False  # carry each source row as JSON (SOURCE_COLUMNS), for a function judge
+    check: object = None  # called on the kept records; raises for one the output layout cannot hold (layout_fit.py)
 
     @classmethod
     def for_source(cls, source: Source, column_names: list[str], keep_source: bool = False) -> "Normalise":
@@ -179,6 +180,8 @@ class Normalise:
                             for turn, prompt, chosen in conversation_pairs(msgs, self.turns)]
             except RowDrop as drop:
                 dropped.append({"source_index": src, "reason": str(drop), "row": _shown(row)})
+        if self.check is not None:
+            self.check(records)
         dropped_t = pa.Table.from_pylist(dropped, schema=pa.schema(
             [("source_index", pa.int64()), ("reason", pa.string()), ("row", pa.string())]))
         return pa.Table.from_pylist(records, schema=pair_schema(self.keep_source)), dropped_t

@@ -108,3 +108,28 @@ def unreachable(e, repo_id: str, then: str = "run the push again", secrets=()) -
     return PairforgeError(f"cannot reach the Hub at {redact_url(constants.ENDPOINT)} for {repo_id} "
                           f"({type(e).__name__}: {first_line(e, secrets) if str(e).strip() else ''}); "
                           f"check the network and HF_ENDPOINT, then {then}")
+
+
+def xet_missing(repo_id: str, repo_type: str, revision: str, token: str | None, secrets=()) -> PairforgeError | None:
+    """After a failed upload: when huggingface_hub uploaded through Xet storage (hf_xet installed) and
+    this Hub has no Xet endpoint (a self-hosted or older Hub-compatible server), the failure shows as
+    a dropped connection; the real cause, and its fix, is one line. None where that is not the cause."""
+    import importlib.util
+    from urllib.parse import quote
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    if constants.HF_HUB_DISABLE_XET or importlib.util.find_spec("hf_xet") is None:
+        return None
+    url = f"{constants.ENDPOINT}/api/{repo_type}s/{repo_id}/xet-write-token/{quote(revision, safe='')}"
+    try:
+        status = get_session().get(url, headers=build_hf_headers(token=token), timeout=10).status_code
+    except Exception:  # noqa: BLE001 — the Hub cannot be reached now: the caller's own message stands
+        return None
+    if status not in (404, 405, 501):
+        return None
+    return PairforgeError(f"the Hub at {redact_url(constants.ENDPOINT)} has no Xet storage endpoint (its xet-write-token "
+                          f"request answered {status}), and huggingface_hub uploads through Xet when hf_xet is "
+                          f"installed; nothing was uploaded to {repo_id}: set HF_HUB_DISABLE_XET=1 to upload over "
+                          "LFS, then run the push again")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import hub_error, hub_token, network_errors, unreachable
+from .errors import hub_error, hub_token, network_errors, unreachable, xet_missing
 
 
 def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
@@ -26,6 +26,7 @@ def push_model(out: Path, cfg, summary: dict, token: str | None) -> str:
     except HfHubHTTPError as e:
         raise hub_error(e, cfg.push_to_hub, "push the model to", secrets=(token,)) from None
     except network_errors() as e:  # the trained model is saved: say how to upload it later
-        raise unreachable(e, cfg.push_to_hub, f"upload the saved model: hf upload {cfg.push_to_hub} {out}",
-                          secrets=(token,)) from None
+        raise xet_missing(cfg.push_to_hub, "model", "main", token) or \
+            unreachable(e, cfg.push_to_hub, f"upload the saved model: hf upload {cfg.push_to_hub} {out}",
+                        secrets=(token,)) from None
     return info.oid

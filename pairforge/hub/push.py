@@ -22,7 +22,8 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..pipeline.publish import MANIFEST
-from .errors import first_line, hub_error, hub_token, network_errors, repo_id_problem, unreachable  # noqa: F401  (API)
+from .errors import (first_line, hub_error, hub_token, network_errors, repo_id_problem, unreachable,  # noqa: F401
+                     xet_missing)
 
 
 @dataclass
@@ -223,16 +224,24 @@ def _commit(plan: PushPlan, changed: list, token: str, private: bool, create_pr:
                                  commit_message=message, parent_commit=plan.parent)
     except HfHubHTTPError as e:
         raise hub_error(e, repo_id, "push to", secrets=(token,)) from None
-    except network_errors() as e:
-        raise _dropped(e, api, plan, head, create_pr) from None
-    except RuntimeError as e:  # huggingface_hub wraps failed LFS uploads
-        cause = e.__cause__
-        if isinstance(cause, HfHubHTTPError):
-            raise hub_error(cause, repo_id, "upload to", secrets=(token,)) from None
-        if isinstance(cause, network_errors()):
-            raise _dropped(cause, api, plan, head, create_pr) from None
-        raise PairforgeError(f"upload to {repo_id} failed ({first_line(e, (token,))}); nothing was committed, "
-                             "run the push again") from None
+    except (RuntimeError, *network_errors()) as e:  # huggingface_hub wraps failed LFS uploads in RuntimeError
+        raise xet_missing(repo_id, "dataset", plan.revision, token) or \
+            _upload_failed(e, api, plan, head, create_pr, token) from None
+
+
+def _upload_failed(e, api, plan: PushPlan, head, create_pr: bool, token: str) -> PairforgeError:
+    from huggingface_hub.errors import HfHubHTTPError
+
+    repo_id = plan.repo_id
+    if isinstance(e, network_errors()):
+        return _dropped(e, api, plan, head, create_pr)
+    cause = e.__cause__
+    if isinstance(cause, HfHubHTTPError):
+        return hub_error(cause, repo_id, "upload to", secrets=(token,))
+    if isinstance(cause, network_errors()):
+        return _dropped(cause, api, plan, head, create_pr)
+    return PairforgeError(f"upload to {repo_id} failed ({first_line(e, (token,))}); nothing was committed, "
+                          "run the push again")
 
 
 def _head(api, repo_id: str, revision: str) -> str | None:

@@ -51,6 +51,7 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     from ..data.sources import load_source
     from ..weights import resolve_weak_model
     from .judge import judge_function
+    from .layout_fit import layout_check
 
     stats = Stats()
     with stats.timed("load"):
@@ -64,6 +65,7 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
     if note and not quiet:
         print(f"backend: {wm.backend} ({note})", file=sys.stderr)
     ref = resolve_weak_model(wm)
+    normalise.check = layout_check(recipe.output, ref)  # a prompt the layout cannot hold fails before generation
     function = judge_function(recipe)  # a function judge that cannot be imported fails before any generation
     fps = fingerprints(recipe, loaded.digest, ref.digest, function.digest if function else None)
     return Plan(recipe, Path(recipe.output.dir), loaded, normalise, note, ref, fps["combined"], fps, stats)
@@ -293,7 +295,6 @@ def write_metadata(plan: Plan) -> dict:
         from ..hub.plots import write_length_plot
 
         write_length_plot(out)
-
         atomic_write_text(out / "README.md", render_card(out, repo_id=f"path/to/{plan.out.name}"))  # no local path
     result["output_dir"] = str(plan.out)
     return result

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..data.schemas import SOURCE_COLUMNS
-from ..errors import PairforgeError
+from ..errors import PairforgeError, RecipeError
 
 LAYOUTS = ("conversational", "standard", "messages", "intel")
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
@@ -79,21 +79,27 @@ def _messages(prompts, chosen, rejected) -> dict:
             "rejected": pa.array([p + a for p, a in zip(prompts, _assistant(rejected))], message_type())}
 
 
+def intel_problem(prompt: list[dict]) -> str | None:
+    """Why the intel layout (one optional system prompt, one question) cannot hold `prompt`, or None."""
+    turns = prompt[1:] if prompt and prompt[0]["role"] == "system" else prompt
+    if len(turns) == 1 and turns[0]["role"] == "user":
+        return None
+    return (f"has a prompt of {len(turns)} turns besides the system prompt (earlier turns of a conversation); the "
+            "intel layout holds one system prompt and one question")
+
+
 def _intel(table, prompts, chosen, rejected) -> dict:
-    """One optional system prompt and one question: a prompt with earlier turns does not fit."""
+    """One optional system prompt and one question (layout_fit.py checked every prompt before generation)."""
     import pyarrow as pa
 
     system, question = [], []
     for i, p in enumerate(prompts):
-        head = p[0]["content"] if p and p[0]["role"] == "system" else ""
-        turns = p[1:] if p and p[0]["role"] == "system" else p
-        if len(turns) != 1 or turns[0]["role"] != "user":
-            raise PairforgeError(
-                f"output.format intel: row {table['id'][i].as_py()} (source row {table['source_index'][i].as_py()}) "
-                f"has a prompt of {len(turns)} turns; the intel layout holds one system prompt and one question: "
-                "use output.format conversational or messages for multi-turn data")
-        system.append(head)
-        question.append(turns[0]["content"])
+        if why := intel_problem(p):
+            raise PairforgeError(f"output.format intel: row {table['id'][i].as_py()} (source row "
+                                 f"{table['source_index'][i].as_py()}) {why}: use output.format conversational or "
+                                 "messages for multi-turn data")
+        system.append(p[0]["content"] if p[0]["role"] == "system" else "")
+        question.append(p[-1]["content"])
     return {"system": pa.array(system, pa.string()), "question": pa.array(question, pa.string()),
             "chosen": pa.array(chosen, pa.string()), "rejected": pa.array(rejected, pa.string())}
 
@@ -125,8 +131,8 @@ def prompt_renderer(output, model_ref) -> Callable[[list], str] | None:
         tok = AutoTokenizer.from_pretrained(path, **kwargs)
     template = output.chat_template or (tok.chat_template if tok is not None else None)
     if not template:
-        raise PairforgeError("output.format standard: the weak model's tokenizer has no chat template; "
-                             "set output.chat_template (a Jinja template or a file)")
+        raise RecipeError("output.format standard: the weak model's tokenizer has no chat template to render the "
+                          "prompt column with; set output.chat_template (a Jinja template or a file)")
     specials = {k: v for k, v in (tok.special_tokens_map.items() if tok is not None else ()) if isinstance(v, str)}
     where = "output.chat_template" if output.chat_template else "the weak model's chat template"
     render, bos = template_renderer(template, specials, where), _added_bos(tok)

@@ -85,17 +85,17 @@ def _build(plan: SpinPlan, weak_model: str, pairs: Path) -> dict:
     return run_build(recipe, quiet=True)
 
 
-def _train(plan: SpinPlan, model: str, pairs: Path, out: Path) -> dict:
+def _train(plan: SpinPlan, model: str, pairs: Path, out: Path, quiet: bool = False) -> dict:
     from ..train.config import load_train_config
     from ..train.ipo import run_train
 
     cfg = load_train_config(plan.train_config, list(plan.train_overrides), dataset=str(pairs), model=model,
                             output_dir=str(out))
-    return run_train(cfg)
+    return run_train(cfg, quiet=quiet)
 
 
-def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
-    """Run (or resume) the loop; returns one summary per iteration."""
+def run_spin(plan: SpinPlan, on_step=None, quiet: bool = False) -> list[dict]:
+    """Run (or resume) the loop; returns one summary per iteration. quiet: no training progress."""
     if plan.out.exists() and not plan.out.is_dir():
         raise PairforgeError(f"--output-dir {plan.out} is a file; give a folder (one folder per iteration goes there)")
     try:
@@ -114,7 +114,7 @@ def run_spin(plan: SpinPlan, on_step=None) -> list[dict]:
         if on_step:
             on_step(f"iteration {i}: built {pairs}")
         if f"train:{i}" not in state["done"]:
-            _train(plan, model, pairs, trained)
+            _train(plan, model, pairs, trained, quiet)
             _mark(plan, state, f"train:{i}")
         if on_step:
             on_step(f"iteration {i}: trained {trained}")

@@ -46,32 +46,61 @@ def load_preference_dataset(name: str, revision: str | None = None, token: str |
         raise PairforgeError(f"dataset: cannot load {name!r}: {str(e).removeprefix('dataset: ')}") from None
     except ValueError as e:  # a stats.json that is not JSON
         raise PairforgeError(f"dataset: {name!r}: its stats.json is not JSON ({type(e).__name__}); rebuild it") from None
-    _check_layout(name, set(dd["train"].column_names) if "train" in dd else None)
+    columns = set(dd["train"].column_names) if "train" in dd else None
+    if columns is not None and {"chosen", "rejected"} <= columns and not columns & {"prompt", "question"}:
+        dd, columns = _extract_prompt(name, dd), columns | {"prompt"}  # the messages layout
+    _check_layout(name, columns)
     return dd, lineage, commit
 
 
+def _extract_prompt(name: str, dd):
+    """The messages layout (whole conversations, no prompt column) as TRL's DPOTrainer reads it: the
+    shared prompt taken out with TRL's own extract_prompt, so the trainer and the held-out evaluation
+    both see prompt / chosen / rejected (the conversational layout)."""
+    from trl.data_utils import extract_prompt
+
+    try:
+        return dd.map(extract_prompt, desc="Extracting the prompt")
+    except Exception as e:  # noqa: BLE001 — rows that are not conversations (empty, null, numbers)
+        raise PairforgeError(f"dataset: {name!r} has chosen/rejected but no prompt column, and the shared prompt "
+                             f"cannot be taken out of them ({type(e).__name__}); give whole conversations (the "
+                             "messages layout) or a prompt column") from None
+
+
 def _check_layout(name: str, columns: set | None) -> None:
-    """train-ipo reads prompt/chosen/rejected (the conversational or standard layout); the intel and
-    messages layouts pairforge also writes have no prompt column: the error names the fix."""
+    """train-ipo reads prompt/chosen/rejected (the conversational or standard layout; the messages
+    layout after _extract_prompt); the intel layout has no prompt column: the error names the fix."""
     missing = {"prompt", "chosen", "rejected"} - columns if columns is not None else {"train split"}
     if not missing:
         return
-    layout = None if columns is None else "intel" if "question" in columns else "messages" if missing == {"prompt"} else None
-    if layout:
-        raise PairforgeError(f"dataset: {name!r} is in the {layout!r} layout (no prompt column); train-ipo reads the "
-                             "conversational layout: rebuild it with output.format: conversational "
+    if columns is not None and "question" in columns:
+        raise PairforgeError(f"dataset: {name!r} is in the 'intel' layout (no prompt column); train-ipo reads the "
+                             "conversational or messages layout: rebuild it with output.format: conversational "
                              "(pairforge build RECIPE --set output.format=conversational)")
     raise PairforgeError(f"dataset: {name!r} lacks {', '.join(sorted(missing))}; build it with pairforge build")
 
 
 def _hub_commit(name, revision, token) -> str | None:
-    """The commit sha a Hub dataset's revision points at (None where it cannot be read: load_hub says why)."""
-    from huggingface_hub import HfApi
+    """The commit sha a Hub dataset's revision points at, read first (one request, no retries): a name
+    that is no folder here and no dataset on the Hub, or an unreachable Hub, fails at once naming that."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError
 
+    from ..hub.errors import hub_error, network_errors, unreachable
+
+    if constants.is_offline_mode():
+        return None  # the load reads the local cache
+    hint = f"dataset: no folder {name!r} here, and "
     try:
         return HfApi(token=token).dataset_info(name, revision=revision, files_metadata=False).sha
-    except Exception:  # noqa: BLE001 — the load that follows reports the problem
-        return None
+    except HfHubHTTPError as e:
+        if getattr(e.response, "status_code", None) == 404:
+            raise PairforgeError(f"{hint}the Hub at {constants.ENDPOINT} has no dataset {name}" +
+                                 (f" at revision {revision!r}" if revision else "") +
+                                 " (404); give a build folder or a Hub dataset id (a private one needs --token)") from None
+        raise PairforgeError(hint + str(hub_error(e, name, "read", secrets=(token,)))) from None
+    except network_errors() as e:
+        raise PairforgeError(hint + str(unreachable(e, name, "run train-ipo again", secrets=(token,)))) from None
 
 
 def _hub_lineage(name, revision, token):
@@ -85,18 +114,18 @@ def _hub_lineage(name, revision, token):
         return None
 
 
-def _load_model(name: str, dtype, check=None):
+def _load_model(name: str, dtype, check=None, where: str = "model"):
     from transformers import AutoModelForCausalLM
 
     from ..weights import materialise, resolve_model
 
-    path, _ = materialise(resolve_model(name))
+    path, _ = materialise(resolve_model(name, where=where))  # `where`: the train config's key (model, ref_model)
     if check:
         check(path)  # before the weights load
     try:
         return path, AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except OSError as e:  # a Hub id that does not exist or cannot be reached, a folder without a model
-        raise PairforgeError(f"model: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
+        raise PairforgeError(f"{where}: cannot load {name!r}: {str(e).strip().splitlines()[0] if str(e) else e}") from None
 
 
 def _peft_config(lora):
@@ -120,7 +149,7 @@ def _preference(model, tok, rows, ref_logps, cfg, device):
     return preference_metrics(sequence_logps(model.to(device), tok, rows, cfg.max_length), ref_logps, cfg.beta)
 
 
-def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
+def run_train(cfg: TrainConfig, token: str | None = None, quiet: bool = False) -> dict:
     import torch
     from transformers import AutoTokenizer
     from trl import DPOTrainer
@@ -137,7 +166,7 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     tok = AutoTokenizer.from_pretrained(model_path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    ref_model = _load_model(cfg.ref_model, dtype)[1] if cfg.ref_model else None
+    ref_model = _load_model(cfg.ref_model, dtype, where="ref_model")[1] if cfg.ref_model else None
 
     eval_rows = eval_ds.select(range(min(cfg.eval_max_pairs, eval_ds.num_rows))).to_list() if eval_ds else []
     before = ref_logps = None
@@ -148,6 +177,11 @@ def run_train(cfg: TrainConfig, token: str | None = None) -> dict:
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=dpo_config(cfg, use_cpu, bf16, precompute_ref(cfg)),
                          train_dataset=dd["train"], eval_dataset=eval_ds if evaluates else None, processing_class=tok,
                          peft_config=_peft_config(cfg.lora))
+    if quiet:  # no progress bar, no log line per step (the log history is still saved)
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
     t_train = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # TRL prints log dicts; stdout is for the summary
         result = trainer.train()
