@@ -3,9 +3,11 @@
     python benchmarks/quality.py                 # 1M rows (a few minutes on 2 cores)
     python benchmarks/quality.py --rows 100000   # quicker
     python benchmarks/quality.py --rows 10000000 # + a streamed 10M-row run (peak RSS stays flat)
+    python benchmarks/quality.py --rows 10000000 --streamed-only  # only the 100k / 1M / 10M table
 
 Reports, measured in the same run:
-- rows/s of the filters (pre + post) plus exact dedupe, streaming over Arrow batches;
+- rows/s of the filters (pre + post) plus exact dedupe, as a build runs them (two passes, the exact
+  index on disk; the post filter on the 1000-row tables the second pass hands back);
 - near-dup throughput of pairforge's rensa stage vs the same MinHash-LSH with datasketch, as a ratio;
 - precision and recall of the near-dup stage on the planted near-duplicates
   (these three on a Parquet file of min(--rows, --file-rows) rows);
