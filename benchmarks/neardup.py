@@ -4,7 +4,7 @@ datasketch MinHashLSH.
     python benchmarks/neardup.py                          # 200k prompts, + pairforge alone at 100k and 1M
     python benchmarks/neardup.py --rows 20000 --scale     # quick (no scaling runs)
 
-datatrove is a benchmark-only dependency: `pip install --no-deps --target /tmp/dt datatrove==0.10.1 humanize`
+datatrove is a benchmark-only dependency: `pip install --no-deps --target /tmp/dt datatrove==0.10.1 humanize loguru`
 and run with PYTHONPATH=/tmp/dt (its other needs are already in pairforge's environment).
 
 Synthetic prompts (seeded): 25-40 words from a 30k vocabulary of letter-only words (datatrove

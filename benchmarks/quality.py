@@ -3,9 +3,11 @@
     python benchmarks/quality.py                 # 1M rows (a few minutes on 2 cores)
     python benchmarks/quality.py --rows 100000   # quicker
     python benchmarks/quality.py --rows 10000000 # + a streamed 10M-row run (peak RSS stays flat)
+    python benchmarks/quality.py --rows 10000000 --streamed-only  # only the 100k / 1M / 10M table
 
 Reports, measured in the same run:
-- rows/s of the filters (pre + post) plus exact dedupe, streaming over Arrow batches;
+- rows/s of the filters (pre + post) plus exact dedupe, as a build runs them (two passes, the exact
+  index on disk; the post filter on the 1000-row tables the second pass hands back);
 - near-dup throughput of pairforge's rensa stage vs the same MinHash-LSH with datasketch, as a ratio;
 - precision and recall of the near-dup stage on the planted near-duplicates
   (these three on a Parquet file of min(--rows, --file-rows) rows);
@@ -98,24 +100,28 @@ def iter_file(path: Path):
     yield from (b for b in pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH))
 
 
-def filters_and_exact(path: Path) -> dict:
+def filters_and_exact(path: Path, workdir: Path) -> dict:
+    """The pre filter and exact dedupe as a build runs them (spill.run_two_pass: exact dedupe sees the
+    whole file, its index on disk, then hands the rows back), then the post filter on each table."""
     import pyarrow as pa
 
     from pairforge.pipeline.dedupe import ExactDedupe
     from pairforge.pipeline.filters import PostFilter, PreFilter
+    from pairforge.pipeline.spill import counted, run_two_pass
+    from pairforge.pipeline.stage import run_stages
+    from pairforge.pipeline.stats import Stats
 
-    r = recipe()
-    stages = [PreFilter(r.filters), ExactDedupe(), PostFilter(r.filters)]
+    r, stats, excluded = recipe(), Stats(), _Count()
+    post = [PostFilter(r.filters)]
     t0 = time.perf_counter()
-    n = kept = 0
-    for b in iter_file(path):
-        t = pa.Table.from_batches([b])
-        n += t.num_rows
-        for s in stages:
-            t, _ = s(t)
-        kept += t.num_rows
+    source = counted((pa.Table.from_batches([b]) for b in iter_file(path)), stats)
+    kept = 0
+    for t in run_two_pass(source, [PreFilter(r.filters), ExactDedupe()], stats, excluded, str(workdir)):
+        kept += run_stages(t, post, stats, excluded).num_rows
     dt = time.perf_counter() - t0
-    return {"rows": n, "kept": kept, "seconds": round(dt, 2), "rows_per_s": round(n / dt)}
+    n = stats.rows_read
+    return {"rows": n, "kept": kept, "seconds": round(dt, 2), "rows_per_s": round(n / dt),
+            "stage_seconds": {k: round(v, 2) for k, v in stats.seconds.items()}}
 
 
 def near_dup(path: Path, kinds: list[str], rows: int) -> dict:
@@ -239,19 +245,23 @@ def main():
     ap.add_argument("--file-rows", type=int, default=1_000_000, help="rows for the file-based parts (at most --rows)")
     ap.add_argument("--datasketch-rows", type=int, default=20_000)
     ap.add_argument("--rss-child", action="store_true")
+    ap.add_argument("--streamed-only", action="store_true", help="only the streamed sizes' rows/s and peak RSS table")
     ap.add_argument("--workdir", default="/tmp/pairforge-bench-quality")
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     if args.rss_child:
         return peak_rss_child(args.rows, str(work))
+    if args.streamed_only:
+        runs = [peak_rss(n, work) for n in sorted({n for n in (100_000, 1_000_000, args.rows) if n <= args.rows})]
+        return print(json.dumps(runs, indent=1) + "\n" + size_table(runs))
     file_rows = min(args.rows, args.file_rows)
     data = work / f"synthetic-{file_rows}.parquet"
     t0 = time.perf_counter()
     kinds = make_data(file_rows, data)
     print(f"made {file_rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     report = {"rows": args.rows, "file_rows": file_rows}
-    report["filters_plus_exact_dedupe"] = filters_and_exact(data)
+    report["filters_plus_exact_dedupe"] = filters_and_exact(data, work)
     print(json.dumps(report["filters_plus_exact_dedupe"]), file=sys.stderr)
     rensa_small = near_dup(data, kinds, args.datasketch_rows)
     ds = datasketch_near(data, args.datasketch_rows)

@@ -89,15 +89,13 @@ def _string_bytes(arr):
 
 
 def _ascii_tables():
-    """Byte lookups for ASCII text: lower case, and whether words() keeps the byte in a word
-    (not Python's whitespace, which for str.split includes \x1c-\x1f, nor string.punctuation)."""
-    import numpy as np
-
-    lower = np.arange(256, dtype=np.uint8)
-    lower[65:91] += 32
-    in_word = np.ones(256, dtype=bool)
-    in_word[[ord(c) for c in "\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f" + string.punctuation]] = False
-    return lower, in_word
+    """Byte translation tables for ASCII text (bytes.translate: one C pass, far faster than a NumPy
+    lookup, which first widens every byte to an index): lower case, and 1 where words() keeps the
+    byte in a word (not Python's whitespace, which for str.split includes \x1c-\x1f, nor
+    string.punctuation), else 0."""
+    lower = bytes(c + 32 if 65 <= c <= 90 else c for c in range(256))
+    gaps = {ord(c) for c in "\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f" + string.punctuation}
+    return lower, bytes(0 if c in gaps else 1 for c in range(256))
 
 
 def _ascii_words(arr, is_ascii):
@@ -107,9 +105,10 @@ def _ascii_words(arr, is_ascii):
 
     offsets, body = _string_bytes(arr)
     lower, in_word = _ascii_tables()
-    keep = np.take(in_word, body)  # np.take: faster than fancy indexing for a lookup table
+    raw = body.tobytes()
+    keep = np.frombuffer(raw.translate(in_word), dtype=bool)
     if not is_ascii.all():
-        keep &= np.repeat(is_ascii, np.diff(offsets))
+        keep = keep & np.repeat(is_ascii, np.diff(offsets))
     cuts = offsets[(offsets > 0) & (offsets < len(body))]  # a word never runs across rows
     before, after = np.zeros(len(body), dtype=bool), np.zeros(len(body), dtype=bool)
     before[1:], after[:-1] = keep[:-1], keep[1:]
@@ -118,11 +117,12 @@ def _ascii_words(arr, is_ascii):
     word_offsets = np.zeros(len(first) + 1, dtype=np.int64)
     np.cumsum(end - first, out=word_offsets[1:])
     wide = word_offsets[-1] >= 2**31
-    text = np.take(lower, body)[keep]
+    text = np.frombuffer(raw.translate(lower), dtype=np.uint8)[keep]
     typ = pa.large_string() if wide else pa.string()
     word_offsets = word_offsets if wide else word_offsets.astype(np.int32)
     words_arr = pa.Array.from_buffers(typ, len(first), [None, pa.py_buffer(word_offsets), pa.py_buffer(text)])
-    return words_arr, np.searchsorted(offsets, first, side="right") - 1
+    per_row = np.diff(np.searchsorted(first, offsets))  # words starting in each row (rows << words)
+    return words_arr, np.repeat(np.arange(len(arr)), per_row)
 
 
 def word_lists(arr):
@@ -191,7 +191,7 @@ def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
         for j in range(n):
             key, bound = _densify(key, bound, vocab)
             key, bound = key * vocab + ids[start + j], bound * vocab
-        key = np.sort(key)
+        key = np.sort(key, kind="stable")  # see _sorted_set
         first = np.ones(len(key), dtype=bool)
         first[1:] = key[1:] != key[:-1]
         owner = rows[start]  # the sorted keys are grouped by row, rows ascending
@@ -203,10 +203,12 @@ def repeated_ngram_ratios(ids, rows, n_rows: int, n: int):
 
 
 def _sorted_set(keys):
-    """np.unique(keys), by a sort (NumPy 2.3's np.unique is much slower on int64 here)."""
+    """np.unique(keys), by a sort (NumPy 2.3's np.unique is much slower on int64 here). The keys
+    come grouped by row (row * vocab + word): the stable sort (timsort) merges those runs, ~3x
+    faster than the default quicksort on them (measured on 450k keys)."""
     import numpy as np
 
-    s = np.sort(keys)
+    s = np.sort(keys, kind="stable")
     return s[np.append(True, s[1:] != s[:-1])] if len(s) else s
 
 
@@ -219,7 +221,7 @@ def word_jaccards(a, b, n_rows: int):
     ua, ub = _sorted_set(rows_a * vocab + ids_a), _sorted_set(rows_b * vocab + ids_b)
     size_a = np.bincount(ua // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
     size_b = np.bincount(ub // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
-    both = np.sort(np.concatenate([ua, ub]))
+    both = np.sort(np.concatenate([ua, ub]), kind="stable")  # two sorted runs: one merge
     both = both[:-1][both[1:] == both[:-1]]  # in both sets: each set has a key at most once
     inter = np.bincount(both // vocab, minlength=n_rows) if vocab else np.zeros(n_rows, dtype=np.int64)
     union = size_a + size_b - inter
