@@ -40,8 +40,8 @@ def cli():
 @click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
 @click.option("--dry-run", is_flag=True, help="Run every stage up to generation, report counts, tokens and an "
               "estimate of generation time; write nothing.")
-@click.option("--dry-run-sample", type=click.IntRange(min=0), default=8, show_default=True,
-              help="Prompts to generate for the dry run's time estimate (0: no estimate).")
+@click.option("--dry-run-sample", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Prompts the dry run answers in full for its time estimate, besides timing the first batch for a few tokens (0: no estimate).")
 def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample):
     """Build a preference dataset from RECIPE (default, or `demo`: the built-in demo recipe).
 
