@@ -95,21 +95,23 @@ def test_the_sample_is_bounded_whatever_the_job_size(tiny_model, tmp_path, fake)
     clock, made = fake
     counts = []
     for rows in (40, 400):
-        report, backend = _dry(_data(tiny_model, tmp_path, rows, rounds=1), clock, made, sample=3)
-        assert report["prompts_to_send"] == rows and report["estimate"]["sample"]["prompts"] == 3
-        counts.append((backend.prompts, backend.continued))
-    # warm-up 1 + the first batch (batch_size 8) twice + 3 answered in full, and their 3 continuations
-    assert counts[0] == counts[1] == (1 + 8 + 8 + 3, 3)
+        for sample in (0, 3):
+            report, backend = _dry(_data(tiny_model, tmp_path, rows, rounds=1), clock, made, sample=sample)
+            assert report["prompts_to_send"] == rows and report["estimate"]["sample"]["prompts"] == sample
+            counts.append((backend.prompts, backend.continued))
+    # warm-up 1 + the first batch (batch_size 8) twice + an eighth of it once (+ 3 answered in full,
+    # and their 3 continuations)
+    assert counts == [(1 + 8 + 8 + 1, 0), (1 + 8 + 8 + 1 + 3, 3)] * 2
 
 
-@pytest.mark.parametrize("rounds", [0, 1])
-def test_the_estimate_reproduces_a_known_cost(tiny_model, tmp_path, fake, rounds):
+@pytest.mark.parametrize("rounds,sample", [(0, 0), (0, 3), (1, 3)])
+def test_the_estimate_reproduces_a_known_cost(tiny_model, tmp_path, fake, rounds, sample):
     """Every answer runs to its budget: the calls' cost is then known exactly. Without continuation the
     estimate is the build's cost to rounding; with it, the continued width comes from the sample's
     cut share (smoothed: 3.5 of 4), so it may be off by that share of the continuation's cost."""
     clock, made = fake
     data = _data(tiny_model, tmp_path, 45, rounds)
-    report, _ = _dry(data, clock, made, sample=3)
+    report, _ = _dry(data, clock, made, sample=sample)
     actual = _real_seconds(data, clock, made, tmp_path)
     estimate = report["estimate"]
     assert made[-1].continued == (45 if rounds else 0)

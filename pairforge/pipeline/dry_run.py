@@ -53,8 +53,9 @@ def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[dict, list, lis
 
 
 def _timed_sample(rows: list[dict], shards: list, backend, recipe: Recipe, sample: int, quiet: bool):
-    """The probe (the build's first call for 1 and 1 + PROBE_STEPS tokens) and `sample` prompts spread
-    over the job answered in full by generate_shard: (probe calls, sample calls, sample facts)."""
+    """The probe (the build's first call for 1 and 1 + PROBE_STEPS tokens, an eighth of it for
+    1 + PROBE_STEPS) and `sample` prompts spread over the job answered in full by generate_shard:
+    (probe calls, sample calls, sample facts)."""
     import pyarrow as pa
 
     from ..data.schemas import SOURCE_COLUMNS, pair_schema
@@ -71,27 +72,30 @@ def _timed_sample(rows: list[dict], shards: list, backend, recipe: Recipe, sampl
     rec.generate(prompts[:1], seeds[:1], [1])  # warm-up: the first call pays one-off set-up
     rec.generate(prompts, seeds, [1] * len(first))
     rec.generate(prompts, seeds, [1 + PROBE_STEPS] * len(first))
+    w = max(1, len(first) // 8)
+    rec.generate(prompts[:w], seeds[:w], [1 + PROBE_STEPS] * w)
     probe, rec.calls = rec.calls[1:], []
-    k = min(sample, len(send))
-    pick = [send[j * len(send) // k] for j in range(k)]  # spread over the job
-    say(quiet, f"answering {k} sample prompts in full ({ge.clock() - t0:.1f}s so far)")
-    table = pa.Table.from_pylist([rows[i] for i in pick], schema=pair_schema(SOURCE_COLUMNS in rows[pick[0]]))
-    _, _, info = generate_shard(table, rec, cfg)
+    k, info = min(sample, len(send)), {"tokens_generated": 0, "continued": 0}
+    if k:
+        pick = [send[j * len(send) // k] for j in range(k)]  # spread over the job
+        say(quiet, f"answering {k} sample prompts in full ({ge.clock() - t0:.1f}s so far)")
+        table = pa.Table.from_pylist([rows[i] for i in pick], schema=pair_schema(SOURCE_COLUMNS in rows[pick[0]]))
+        _, _, info = generate_shard(table, rec, cfg)
     facts = {"prompts": k, "probe_prompts": len(first), "tokens": info["tokens_generated"],
              "continued": info["continued"], "seconds": round(ge.clock() - t0, 3)}
     say(quiet, f"sample done in {facts['seconds']:.1f}s")
     return probe, rec.calls, facts
 
 
-def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: int, quiet: bool) -> dict | None:
-    """The generation-time estimate (gen_estimate.py), or None without a sample or a prompt to send."""
+def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: int | None, quiet: bool) -> dict | None:
+    """The generation-time estimate (gen_estimate.py), or None (sample None: --no-estimate; or no prompt to send)."""
     from dataclasses import replace
 
     from .gen_estimate import fit, planned_calls
 
     cfg = recipe.weak_model
     shards = planned_calls(len(rows), recipe.generation.shard_size, refused, p_tokens, budget, backend, cfg)
-    if sample < 1 or not any(shards_calls for shards_calls in shards):
+    if sample is None or not any(shards_calls for shards_calls in shards):
         return None
     probe, calls, facts = _timed_sample(rows, shards, backend, recipe, sample, quiet)
     model = fit(probe, calls)
@@ -102,7 +106,7 @@ def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: 
             "sample": facts, "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(model).items()}}
 
 
-def run_dry_run(recipe: Recipe, sample: int = 4, quiet: bool = False) -> dict:
+def run_dry_run(recipe: Recipe, sample: int | None = 0, quiet: bool = False) -> dict:
     """The dry-run report (see the module docstring); touches nothing on disk under output.dir."""
     from ..backends import make_backend
     from .build import plan_build
@@ -146,10 +150,10 @@ def format_dry_run(r: dict) -> str:
     e = r["estimate"]
     if e:
         sm = e["sample"]
+        answered = f", {sm['prompts']} prompts answered in full ({sm['tokens']} tokens)" if sm["prompts"] else ""
         lines.append(f"Generation estimate: ~{e['seconds']:.0f}s (at most ~{e['seconds_upper_bound']:.0f}s), model load "
-                     f"{r['seconds']['load_model']:.1f}s apart; from a sample of {sm['probe_prompts']} prompts x "
-                     f"{1 + PROBE_STEPS} tokens and {sm['prompts']} prompts answered in full ({sm['tokens']} tokens, "
-                     f"{sm['continued']} continued) in {sm['seconds']:.1f}s ({r['weak_model']['backend']})")
+                     f"{r['seconds']['load_model']:.1f}s apart; timed sample: {sm['probe_prompts']} prompts x "
+                     f"{1 + PROBE_STEPS} tokens{answered}, {sm['seconds']:.1f}s ({r['weak_model']['backend']})")
     else:
-        lines.append("Generation estimate: skipped (--dry-run-sample 0, or no prompt to send)")
+        lines.append("Generation estimate: skipped (--no-estimate, or no prompt to send)")
     return "\n".join(lines)

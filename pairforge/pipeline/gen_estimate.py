@@ -8,10 +8,14 @@ prompts, took 64 % of the build's time). distilabel's dry run pushes one batch t
 pipeline; here the sample is bounded by constants and batch_size, whatever the job's size:
 
   probe    the build's first call (its width, its prompts) for 1 and then 1 + PROBE_STEPS tokens:
-           the prefill, and the cost of one decode step at full width;
-  answers  `sample` prompts spread over the job, through generate_shard itself (budgets and
-           continuation as the build runs them): the cost of a step at a small width, the share
-           of answers cut at their budget, and the share of continued answers cut again.
+           the prefill, and the cost of one decode step at full width; then an eighth of it for
+           1 + PROBE_STEPS tokens: the cost of a step at a small width;
+  answers  only if asked (--dry-run-sample N): N prompts spread over the job through generate_shard
+           itself (budgets and continuation as the build runs them): the share of answers cut at
+           their budget and of continued answers cut again. It is not the default because any
+           answer in full costs about its budget in decode steps, and a step at a small width costs
+           about half one at full width on a CPU: 4 prompts so answered cost a third of the demo's
+           build (measured), while the shares change the estimate little (see `call`).
 
 Every call the build will make (generate_shard's order and batching, shard by shard, then its
 continuation rounds) is then costed as prefill + steps x step(width): width in sequences (prompts
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from time import perf_counter as clock  # a test drives its own clock
 
 PROBE_STEPS = 16
+PRIOR_CUT = 0.5  # share of answers cut at their budget, when no prompt is answered in full
 
 
 @dataclass
@@ -128,17 +133,20 @@ class CostModel:
 
 
 def fit(probe: list[Call], sample: list[Call]) -> CostModel:
-    """The cost model from the probe's two calls and the sample's calls."""
-    one, many = probe
+    """The cost model from the probe's calls (full width for 1 and 1 + PROBE_STEPS tokens, then a small
+    width for 1 + PROBE_STEPS) and the calls of the prompts answered in full, if any. Without those,
+    the shares are priors: half the answers cut (with a call of 8 or more sequences, the call runs to
+    its largest budget either way), a finished answer using its whole budget."""
+    one, many, small = probe
     step = max(many.seconds - one.seconds, 1e-9) / max(1, many.steps - one.steps)
     prefill = max(one.seconds - step, 0.0)
     main = [x for x in sample if x.kind == "generate"]
     cont = [x for x in sample if x.kind == "continue"]
-    seqs = sum(x.sequences for x in main)
-    small = max(main, key=lambda x: x.sequences)
     small_step = max(small.seconds - prefill * small.sequences / one.sequences, 1e-9) / max(1, small.steps)
+    if not main:
+        return CostModel(one.sequences, prefill, step, small.sequences, small_step, PRIOR_CUT, PRIOR_CUT, 1.0)
     used = max((x.used for x in main if x.used is not None), default=1.0)
-    cut = _smoothed(sum(x.cut for x in main), seqs)
+    cut = _smoothed(sum(x.cut for x in main), sum(x.sequences for x in main))
     cut_again = _smoothed(sum(x.cut for x in cont), sum(x.sequences for x in cont)) if cont else cut
     return CostModel(one.sequences, prefill, step, small.sequences, small_step, cut, cut_again, used)
 
