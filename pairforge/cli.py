@@ -63,9 +63,11 @@ def cli():
 @click.option("--ray-address", help="Ray cluster address (default: start or join a local Ray).")
 @click.option("--dry-run", is_flag=True, help="Run every stage up to generation, report counts, tokens and an "
               "estimate of generation time; write nothing.")
-@click.option("--dry-run-sample", type=click.IntRange(min=0), default=8, show_default=True,
-              help="Prompts to generate for the dry run's time estimate (0: no estimate).")
-def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample):
+@click.option("--dry-run-sample", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Prompts the dry run also answers in full to measure how many answers are cut (each costs "
+              "about a batch's decode steps); the estimate always times the first batch for a few tokens.")
+@click.option("--no-estimate", is_flag=True, help="Dry run: no timed sample, no time estimate.")
+def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_run, dry_run_sample, no_estimate):
     """Build a preference dataset from RECIPE (default, or `demo`: the built-in demo recipe).
 
     A rerun of the same recipe resumes: finished generation shards are kept.
@@ -78,7 +80,7 @@ def build(recipe, overrides, fresh, as_json, quiet, executor, ray_address, dry_r
         if dry_run:
             from .pipeline.dry_run import format_dry_run, run_dry_run
 
-            report = run_dry_run(r, sample=dry_run_sample, quiet=quiet)
+            report = run_dry_run(r, sample=None if no_estimate else dry_run_sample, quiet=quiet)
         else:
             summary = run_build(r, fresh=fresh, quiet=quiet, executor=executor, ray_address=ray_address)
     if dry_run:

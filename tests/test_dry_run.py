@@ -43,7 +43,7 @@ def test_dry_run_counts_match_the_real_build_and_write_nothing(tiny_model, tmp_p
 def test_cli_dry_run_json_and_no_sample(tiny_model, tmp_path):
     out = tmp_path / "out"
     recipe = write_recipe(tmp_path / "r.yaml", _recipe(tiny_model, out))
-    res = CliRunner().invoke(cli, ["build", str(recipe), "--dry-run", "--dry-run-sample", "0", "--json", "-q"])
+    res = CliRunner().invoke(cli, ["build", str(recipe), "--dry-run", "--no-estimate", "--json", "-q"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert report["dry_run"] is True and report["estimate"] is None

@@ -2,13 +2,15 @@
 
 Runs load, normalise and the pre-generation stages exactly as a build does (same funnel), loads
 the weak model to count prompt tokens (and to apply the prompt_too_long / token-bound checks the
-generation stage applies before sending), and times a short sample of real generation to
-extrapolate. Nothing is written: output.dir is not created or touched.
+generation stage applies before sending), and estimates generation's time from a timed sample of
+fixed size (gen_estimate.py: the build's first batch for a few tokens, a few prompts answered in
+full), whatever the job's size. Nothing is written: output.dir is not created or touched.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 from ..recipe import Recipe
 
@@ -36,9 +38,9 @@ def _pre_generation(plan) -> list[dict]:
     return rows
 
 
-def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[list[int], list, dict, list]:
-    """(indices of rows that would be sent, their prompt token counts, {reason: rows not sent},
-    every row's max_tokens budget), decided as generate_shard decides them."""
+def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[dict, list, list]:
+    """({row: reason} for rows not sent, every row's prompt tokens, every row's max_tokens budget),
+    decided as generate_shard decides them."""
     from .filters import token_bounds_check
     from .generate import _refusals, budgets, prompt_limit
 
@@ -47,45 +49,64 @@ def _to_send(rows: list[dict], backend, recipe: Recipe) -> tuple[list[int], list
     budget = budgets(recipe.weak_model, backend, p_tokens, c_tokens)
     refused = _refusals(p_tokens, c_tokens, prompt_limit(recipe.weak_model, backend),
                         token_bounds_check(recipe.filters.lengths), budget)
-    not_sent: dict[str, int] = {}
-    for reason in refused.values():
-        not_sent[reason] = not_sent.get(reason, 0) + 1
-    send = [i for i in range(len(rows)) if i not in refused]
-    return send, [p_tokens[i] for i in send], dict(sorted(not_sent.items())), budget
+    return refused, p_tokens, budget
 
 
-def _timed_sample(rows: list[dict], send: list[int], backend, recipe: Recipe, k: int, budget: list) -> dict | None:
-    """Generate for the first k prompts to send (one batch, as the build batches them) and measure."""
-    from .generate import row_seed
+def _timed_sample(rows: list[dict], shards: list, backend, recipe: Recipe, sample: int, quiet: bool):
+    """The probe (the build's first call for 1 and 1 + PROBE_STEPS tokens, an eighth of it for
+    1 + PROBE_STEPS) and `sample` prompts spread over the job answered in full by generate_shard:
+    (probe calls, sample calls, sample facts)."""
+    import pyarrow as pa
 
-    idx = send[: min(k, len(send))]
-    if not idx:
+    from ..data.schemas import SOURCE_COLUMNS, pair_schema
+    from . import gen_estimate as ge
+    from .gen_estimate import PROBE_STEPS, Recorder, say
+    from .generate import generate_shard, row_seed
+
+    cfg, rec = recipe.weak_model, Recorder(backend)
+    send = sorted(i for calls in shards for idx in calls for i in idx)
+    first = next(idx for calls in shards for idx in calls)
+    prompts, seeds = [rows[i]["prompt"] for i in first], [row_seed(cfg.sampling.seed, rows[i]["id"]) for i in first]
+    say(quiet, f"timing the build's first batch ({len(first)} prompts) for 1, then {1 + PROBE_STEPS} tokens")
+    t0 = ge.clock()
+    rec.generate(prompts[:1], seeds[:1], [1])  # warm-up: the first call pays one-off set-up
+    rec.generate(prompts, seeds, [1] * len(first))
+    rec.generate(prompts, seeds, [1 + PROBE_STEPS] * len(first))
+    w = max(1, len(first) // 8)
+    rec.generate(prompts[:w], seeds[:w], [1 + PROBE_STEPS] * w)
+    probe, rec.calls = rec.calls[1:], []
+    k, info = min(sample, len(send)), {"tokens_generated": 0, "continued": 0}
+    if k:
+        pick = [send[j * len(send) // k] for j in range(k)]  # spread over the job
+        say(quiet, f"answering {k} sample prompts in full ({ge.clock() - t0:.1f}s so far)")
+        table = pa.Table.from_pylist([rows[i] for i in pick], schema=pair_schema(SOURCE_COLUMNS in rows[pick[0]]))
+        _, _, info = generate_shard(table, rec, cfg)
+    facts = {"prompts": k, "probe_prompts": len(first), "tokens": info["tokens_generated"],
+             "continued": info["continued"], "seconds": round(ge.clock() - t0, 3)}
+    say(quiet, f"sample done in {facts['seconds']:.1f}s")
+    return probe, rec.calls, facts
+
+
+def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: int | None, quiet: bool) -> dict | None:
+    """The generation-time estimate (gen_estimate.py), or None (sample None: --no-estimate; or no prompt to send)."""
+    from dataclasses import replace
+
+    from .gen_estimate import fit, planned_calls
+
+    cfg = recipe.weak_model
+    shards = planned_calls(len(rows), recipe.generation.shard_size, refused, p_tokens, budget, backend, cfg)
+    if sample is None or not any(shards_calls for shards_calls in shards):
         return None
-    seed = recipe.weak_model.sampling.seed
-    t0 = time.perf_counter()
-    outs = []
-    step = len(idx) if getattr(backend, "schedules_itself", False) else recipe.weak_model.batch_size
-    for b in range(0, len(idx), step):
-        part = idx[b : b + step]
-        outs += backend.generate([rows[i]["prompt"] for i in part], seeds=[row_seed(seed, rows[i]["id"]) for i in part],
-                                 max_tokens=[budget[i] for i in part])
-    seconds = time.perf_counter() - t0
-    tokens = sum(c.tokens for out in outs for c in out)
-    return {"prompts": len(idx), "tokens": tokens, "seconds": round(seconds, 3),
-            "tokens_per_second": round(tokens / max(seconds, 1e-9), 1)}
+    probe, calls, facts = _timed_sample(rows, shards, backend, recipe, sample, quiet)
+    model = fit(probe, calls)
+    continues = (cfg.sampling.max_tokens == "auto" and cfg.continuation.rounds > 0
+                 and getattr(backend, "continue_answers", None) is not None)
+    cost = lambda m: round(m.seconds(shards, budget, cfg, cfg.sampling.n, continues), 1)  # noqa: E731
+    return {"seconds": cost(model), "seconds_upper_bound": cost(replace(model, cut=1.0, cut_again=1.0, used=1.0)),
+            "sample": facts, "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(model).items()}}
 
 
-def _estimate(sample: dict | None, prompts: int, upper_tokens: int) -> dict | None:
-    if not sample:
-        return None
-    per_prompt = sample["seconds"] / sample["prompts"]
-    rate = sample["tokens_per_second"]
-    return {"sample": sample,
-            "seconds": round(per_prompt * prompts, 1),  # answers as long as the sample's
-            "seconds_upper_bound": round(upper_tokens / rate, 1) if rate else None}  # every answer max_tokens
-
-
-def run_dry_run(recipe: Recipe, sample: int = 8, quiet: bool = False) -> dict:
+def run_dry_run(recipe: Recipe, sample: int | None = 0, quiet: bool = False) -> dict:
     """The dry-run report (see the module docstring); touches nothing on disk under output.dir."""
     from ..backends import make_backend
     from .build import plan_build
@@ -95,25 +116,28 @@ def run_dry_run(recipe: Recipe, sample: int = 8, quiet: bool = False) -> dict:
     rows = _pre_generation(plan)
     with plan.stats.timed("load_model"):
         backend = make_backend(recipe.weak_model)
-    send, p_tokens, not_sent, budget = _to_send(rows, backend, recipe)
+    refused, p_tokens, budget = _to_send(rows, backend, recipe)
+    send = [i for i in range(len(rows)) if i not in refused]
     s = recipe.weak_model.sampling
     upper = s.n * sum(budget[i] for i in send)  # every answer runs to its budget
     with plan.stats.timed("sample"):
-        estimate = _estimate(_timed_sample(rows, send, backend, recipe, sample, budget) if sample > 0 else None,
-                             len(send), upper)
+        estimate = _estimate(rows, refused, p_tokens, budget, backend, recipe, sample, quiet)
     plan.stats.seconds["total"] = time.perf_counter() - t0
-    known = [p for p in p_tokens if p is not None]
+    known = [p_tokens[i] for i in send if p_tokens[i] is not None]
     return {
         "dry_run": True, **plan.stats.to_dict(), "output_dir": str(plan.out), "fingerprint": plan.fingerprint,
         "weak_model": {"name": backend.model_name, "backend": recipe.weak_model.backend},
-        "rows_to_generate": len(rows), "not_sent": not_sent, "prompts_to_send": len(send),
-        "samples_per_prompt": s.n, "max_tokens": s.max_tokens, "max_tokens_to_generate": upper,
-        "prompt_tokens": sum(known) if len(known) == len(p_tokens) else None, "estimate": estimate,
+        "rows_to_generate": len(rows), "not_sent": dict(sorted(Counter(refused.values()).items())),
+        "prompts_to_send": len(send), "samples_per_prompt": s.n, "max_tokens": s.max_tokens,
+        "max_tokens_to_generate": upper, "prompt_tokens": sum(known) if len(known) == len(send) else None,
+        "estimate": estimate,
     }
 
 
 def format_dry_run(r: dict) -> str:
     """The report as a few lines for the terminal."""
+    from .gen_estimate import PROBE_STEPS
+
     lines = [
         f"Dry run: nothing written to {r['output_dir']}",
         f"Read {r['rows_read']} rows; funnel: " + " -> ".join(f"{f['stage']} {f['rows']}" for f in r["funnel"]),
@@ -126,10 +150,10 @@ def format_dry_run(r: dict) -> str:
     e = r["estimate"]
     if e:
         sm = e["sample"]
-        bound = f" (at most ~{e['seconds_upper_bound']:.0f}s)" if e["seconds_upper_bound"] is not None else ""
-        lines.append(f"Generation estimate: ~{e['seconds']:.0f}s{bound} from "
-                     f"{sm['prompts']} sample prompts: {sm['tokens']} tokens in {sm['seconds']:.2f}s "
-                     f"({sm['tokens_per_second']:.0f} tok/s, {r['weak_model']['backend']})")
+        answered = f", {sm['prompts']} prompts answered in full ({sm['tokens']} tokens)" if sm["prompts"] else ""
+        lines.append(f"Generation estimate: ~{e['seconds']:.0f}s (at most ~{e['seconds_upper_bound']:.0f}s), model load "
+                     f"{r['seconds']['load_model']:.1f}s apart; timed sample: {sm['probe_prompts']} prompts x "
+                     f"{1 + PROBE_STEPS} tokens{answered}, {sm['seconds']:.1f}s ({r['weak_model']['backend']})")
     else:
-        lines.append("Generation estimate: skipped (--dry-run-sample 0, or no prompt to send)")
+        lines.append("Generation estimate: skipped (--no-estimate, or no prompt to send)")
     return "\n".join(lines)

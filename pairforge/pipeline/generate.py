@@ -52,6 +52,20 @@ def _refusals(p_tokens, c_tokens, limit, token_check, budget) -> dict:
     return refused
 
 
+def send_order(n_rows: int, refused: dict, p_tokens, budget) -> list[int]:
+    """The rows sent, longest sequence (prompt plus budget) first: less padding, and an
+    out-of-memory error shows on the first batch, not the last."""
+    return sorted((i for i in range(n_rows) if i not in refused), key=lambda i: (-((p_tokens[i] or 0) + budget[i]), i))
+
+
+def call_batches(items: list, backend, cfg: WeakModel) -> list[list]:
+    """The items of one backend call each. vLLM and a server schedule their own batches: they get
+    the whole list at once, so the engine (or the request pool) stays full; transformers pads one
+    batch of batch_size at a time."""
+    step = max(1, len(items)) if getattr(backend, "schedules_itself", False) else cfg.batch_size
+    return [items[b : b + step] for b in range(0, len(items), step)]
+
+
 def error_text(text, tail: bool = False, secrets=()) -> str:
     """A backend's error as a dropped row keeps it: one line, URL userinfo and `secrets` masked (the
     backend has masked its own in an error; a reply's text is masked here), valid UTF-8 (Arrow
@@ -116,9 +130,7 @@ def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget,
                     extra = min(extra, ctx - p_tokens[i] - o.tokens)
                 if o.finish_reason == "length" and o.error is None and o.text is not None and extra > 0:
                     todo.append((i, j, extra))
-        step = max(1, len(todo)) if getattr(backend, "schedules_itself", False) else cfg.batch_size
-        for b in range(0, len(todo), step):
-            part = todo[b : b + step]
+        for part in call_batches(todo, backend, cfg):
             pieces = cont([prompts[i] for i, _, _ in part], [completions[i][j].text for i, j, _ in part],
                           seeds=[row_seed(cfg.sampling.seed + r + 1, rows[i]["id"]) for i, _, _ in part],
                           max_tokens=[e for _, _, e in part])
@@ -156,14 +168,9 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
     c_tokens = backend.token_counts([r["chosen"] for r in rows])
     budget = budgets(cfg, backend, p_tokens, c_tokens)
     refused = _refusals(p_tokens, c_tokens, prompt_limit(cfg, backend), token_check, budget)
-    ok = sorted((i for i in range(len(rows)) if i not in refused),
-                key=lambda i: (-((p_tokens[i] or 0) + budget[i]), i))  # longest sequences first
+    ok = send_order(len(rows), refused, p_tokens, budget)
     completions: dict[int, list] = {}
-    # vLLM and a server schedule their own batches: hand them the whole shard at once, so the
-    # engine (or the request pool) stays full; transformers pads one batch of batch_size at a time.
-    step = max(1, len(ok)) if getattr(backend, "schedules_itself", False) else cfg.batch_size
-    for b in range(0, len(ok), step):
-        idx = ok[b : b + step]
+    for idx in call_batches(ok, backend, cfg):
         outs = backend.generate([prompts[i] for i in idx], seeds=[row_seed(cfg.sampling.seed, rows[i]["id"]) for i in idx],
                                 max_tokens=[budget[i] for i in idx])
         completions.update(zip(idx, outs))

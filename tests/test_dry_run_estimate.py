@@ -1,0 +1,134 @@
+"""The dry run's time estimate (pipeline/gen_estimate.py): a sample of fixed size whatever the job's
+size, and arithmetic that reproduces the build's generation time on a backend whose cost is known.
+The backend's cost runs on a fake clock (no wall time is measured or asserted)."""
+
+import json
+
+import pytest
+
+from conftest import tiny_recipe
+from pairforge.backends.base import Completion
+from pairforge.pipeline import gen_estimate
+from pairforge.pipeline.build import run_build
+from pairforge.pipeline.dry_run import run_dry_run
+from pairforge.recipe import recipe_from_dict
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+class Clocked:
+    """Each call costs PREFILL a prompt plus (A + B x width) a decode step, on the fake clock; answers
+    never end by themselves (every one runs to its budget). Counts the prompts it is given."""
+
+    name, model_name, context_length, schedules_itself = "fake", "fake", None, False
+    A, B, PREFILL = 0.020, 0.003, 0.004
+
+    def __init__(self, clock):
+        self.clock, self.prompts, self.continued = clock, 0, 0
+
+    def prompt_token_counts(self, prompts):
+        return [5] * len(prompts)
+
+    def token_counts(self, texts):
+        return [len(t.split()) for t in texts]
+
+    def _answers(self, budgets):
+        self.clock.t += self.PREFILL * len(budgets) + max(budgets) * (self.A + self.B * len(budgets))
+        return [Completion(" ".join(f"t{j}" for j in range(b)), "length", b) for b in budgets]
+
+    def generate(self, prompts, seeds, max_tokens):
+        self.prompts += len(prompts)
+        return [[c] for c in self._answers(max_tokens)]
+
+    def continue_answers(self, prompts, answers, seeds, max_tokens):
+        self.continued += len(prompts)
+        return self._answers(max_tokens)
+
+
+def _source(path, rows):
+    with open(path, "w") as f:
+        for i in range(rows):
+            chosen = " ".join(f"c{i}x{j}" for j in range(20 + (i * 7) % 60))  # budgets 64 .. 136
+            f.write(json.dumps({"messages": [{"role": "user", "content": f"question {i} " + "abcdefgh"[i % 8] * (i % 5 + 1)},
+                                             {"role": "assistant", "content": chosen}]}) + "\n")
+    return str(path)
+
+
+def _data(tiny_model, tmp_path, rows, rounds):
+    return tiny_recipe(tiny_model, {"path": _source(tmp_path / f"sft{rows}.jsonl", rows)}, tmp_path / f"out{rows}-{rounds}",
+                       weak_model={"sampling": {"max_tokens": "auto"}, "continuation": {"rounds": rounds}},
+                       dedupe={"near": {"enabled": False}}, filters={"repetition": {"enabled": False}})
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    clock = Clock()
+    made = []
+
+    def make(cfg):
+        made.append(Clocked(clock))
+        return made[-1]
+
+    monkeypatch.setattr(gen_estimate, "clock", clock)
+    monkeypatch.setattr("pairforge.backends.make_backend", make)
+    return clock, made
+
+
+def _dry(data, clock, made, **kw):
+    report = run_dry_run(recipe_from_dict(data), quiet=True, **kw)
+    return report, made[-1]
+
+
+def _real_seconds(data, clock, made, tmp_path):
+    start = clock.t
+    run_build(recipe_from_dict({**data, "output": {"dir": str(tmp_path / "real")}}), quiet=True)
+    return clock.t - start
+
+
+def test_the_sample_is_bounded_whatever_the_job_size(tiny_model, tmp_path, fake):
+    clock, made = fake
+    counts = []
+    for rows in (40, 400):
+        for sample in (0, 3):
+            report, backend = _dry(_data(tiny_model, tmp_path, rows, rounds=1), clock, made, sample=sample)
+            assert report["prompts_to_send"] == rows and report["estimate"]["sample"]["prompts"] == sample
+            counts.append((backend.prompts, backend.continued))
+    # warm-up 1 + the first batch (batch_size 8) twice + an eighth of it once (+ 3 answered in full,
+    # and their 3 continuations)
+    assert counts == [(1 + 8 + 8 + 1, 0), (1 + 8 + 8 + 1 + 3, 3)] * 2
+
+
+@pytest.mark.parametrize("rounds,sample", [(0, 0), (0, 3), (1, 3)])
+def test_the_estimate_reproduces_a_known_cost(tiny_model, tmp_path, fake, rounds, sample):
+    """Every answer runs to its budget: the calls' cost is then known exactly. Without continuation the
+    estimate is the build's cost to rounding; with it, the continued width comes from the sample's
+    cut share (smoothed: 3.5 of 4), so it may be off by that share of the continuation's cost."""
+    clock, made = fake
+    data = _data(tiny_model, tmp_path, 45, rounds)
+    report, _ = _dry(data, clock, made, sample=sample)
+    actual = _real_seconds(data, clock, made, tmp_path)
+    estimate = report["estimate"]
+    assert made[-1].continued == (45 if rounds else 0)
+    if rounds == 0:
+        assert estimate["seconds"] == pytest.approx(actual, abs=0.1)
+    else:
+        assert estimate["seconds"] == pytest.approx(actual, rel=0.1)
+        without = _dry(_data(tiny_model, tmp_path, 45, 0), clock, made, sample=3)[0]["estimate"]["seconds"]
+        assert estimate["seconds"] > without * 1.3  # the continuation round is costed
+    assert estimate["seconds_upper_bound"] >= estimate["seconds"]
+
+
+def test_progress_is_shown(tiny_model, tmp_path, fake, capsys):
+    clock, made = fake
+    run_dry_run(recipe_from_dict(_data(tiny_model, tmp_path, 20, 1)), sample=2, quiet=False)
+    err = capsys.readouterr().err
+    assert "dry run: timing the build's first batch (8 prompts)" in err
+    assert "dry run: answering 2 sample prompts in full" in err and "dry run: sample done in" in err
+    run_dry_run(recipe_from_dict(_data(tiny_model, tmp_path, 20, 1)), sample=2, quiet=True)
+    assert "dry run:" not in capsys.readouterr().err
