@@ -55,7 +55,8 @@ def test_progress_writes_plain_lines_when_not_a_terminal():
     p.batch(6, 60)
     p.close()
     lines = log.getvalue().splitlines()
-    assert "\r" not in log.getvalue() and lines[0].startswith("generate: 4/10 prompts, 40 tokens")
+    assert lines[0].startswith("generate: 0/10 prompts sent")  # at once: a log shows that generation started
+    assert "\r" not in log.getvalue() and lines[1].startswith("generate: 4/10 prompts, 40 tokens")
     assert lines[-1].startswith("generate: 10/10 prompts, 100 tokens")
     quiet = io.StringIO()
     q = Progress(total=10, quiet=True, stream=quiet, interval=0)

@@ -23,6 +23,9 @@ class Progress:
 
             self.bar = tqdm(total=total, unit="prompt", desc="generate", file=self.stream,
                             dynamic_ncols=True, mininterval=1.0)
+        elif not quiet and total:  # a log: say at once that generation started (the first batch may take minutes)
+            print(f"generate: 0/{total} prompts sent for answers; a line as batches finish, at most every "
+                  f"{interval:.0f}s", file=self.stream, flush=True)
 
     def _rate(self) -> float:
         return self.tokens / max(1e-9, time.perf_counter() - self.t0)
