@@ -13,7 +13,6 @@ completion, stops the build with one line naming the function and the row.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import importlib.util
@@ -37,12 +36,6 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
 
 
-def _user_code():
-    """Around the user's code (its import, its calls): what it prints goes to stderr, so stdout keeps
-    only pairforge's result (`--json`)."""
-    return contextlib.redirect_stdout(sys.stderr)
-
-
 def _load_file(path: Path, spec: str):
     if not path.is_file():
         raise PairforgeError(f"judge.function: {spec!r}: no file {path.name!r} beside the recipe or in the "
@@ -52,8 +45,7 @@ def _load_file(path: Path, spec: str):
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
-        with _user_code():
-            module_spec.loader.exec_module(module)
+        module_spec.loader.exec_module(module)
     except BaseException as e:  # noqa: BLE001 - the user's module may raise anything while it loads
         sys.modules.pop(name, None)
         if isinstance(e, KeyboardInterrupt):
@@ -65,8 +57,7 @@ def _load_file(path: Path, spec: str):
 def _load_module(where: str, base_dir: str):
     sys.path.insert(0, str(base_dir))  # a module beside the recipe, as for a file
     try:
-        with _user_code():
-            module = importlib.import_module(where)
+        module = importlib.import_module(where)
     except BaseException as e:  # noqa: BLE001
         if isinstance(e, KeyboardInterrupt):
             raise
@@ -199,8 +190,7 @@ class FunctionScorer:
         name = self.loaded.name
         prompts, completions, columns = self._inputs(rows, side)
         try:
-            with _user_code():
-                result = self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
+            result = self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
         except PairforgeError:
             raise
         except (Exception, SystemExit) as e:  # noqa: BLE001 - the user's code may raise anything, exit() too
@@ -210,8 +200,7 @@ class FunctionScorer:
         try:
             if isinstance(result, (Mapping, Set, str, bytes)):  # list() of these is keys or characters
                 raise TypeError
-            with _user_code():
-                values = list(result)
+            values = list(result)
         except TypeError:
             raise PairforgeError(f"judge.function {name} returned {type(result).__name__}, not a list of "
                                  f"{len(rows)} scores ({side} answers)") from None
@@ -233,8 +222,7 @@ class FunctionScorer:
         for i in range(len(rows)):
             prompts, completions, columns = self._inputs(rows[i : i + 1], side)
             try:
-                with _user_code():
-                    self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
+                self.loaded.fn(**self.loaded.kwargs(prompts, completions, columns))
             except (Exception, SystemExit):  # noqa: BLE001
                 return i
         return None
