@@ -90,18 +90,24 @@ def make_data(rows: int, folder: Path, seed: int = 0) -> None:
 
 
 def run_pairforge(folder: Path, a) -> tuple[list, str]:
+    """NearDedupe as a build runs it (spill.run_two_pass: the rows signed on threads and spilled,
+    decided, read back and handed out)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    near = near_dedupe(a)
-    tables, removed = [], []
-    for f in sorted(folder.glob("part-*.parquet")):  # first pass: sign and spill
-        for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "prompt"]):
-            tables.append(pa.Table.from_batches([b]).select(["id"]))
-            near.observe(pa.Table.from_batches([b]))
-    near.resolve()
-    for t in tables:  # second pass: the decisions (a build reads the rows back from its spill file)
-        removed += near(t)[1]["id"].to_pylist()
+    from pairforge.pipeline.spill import run_two_pass
+    from pairforge.pipeline.stats import Stats
+
+    removed = []
+
+    class Removed:  # stands in for excluded/: keeps the removed ids
+        def add(self, stage, dropped, stats):
+            removed.extend(dropped["id"].to_pylist())
+
+    batches = (pa.Table.from_batches([b]) for f in sorted(folder.glob("part-*.parquet"))
+               for b in pq.ParquetFile(f).iter_batches(batch_size=a.batch, columns=["id", "prompt"]))
+    for _ in run_two_pass(batches, [near_dedupe(a)], Stats(), Removed(), a.workdir):
+        pass
     return removed, f"{a.bands}x{a.num_perm // a.bands} + verify J>={a.threshold}"
 
 

@@ -107,17 +107,16 @@ def filters_and_exact(path: Path, workdir: Path) -> dict:
 
     from pairforge.pipeline.dedupe import ExactDedupe
     from pairforge.pipeline.filters import PostFilter, PreFilter
+    from pairforge.pipeline.parallel import run_stages_threaded
     from pairforge.pipeline.spill import counted, run_two_pass
-    from pairforge.pipeline.stage import run_stages
     from pairforge.pipeline.stats import Stats
 
     r, stats, excluded = recipe(), Stats(), _Count()
     post = [PostFilter(r.filters)]
     t0 = time.perf_counter()
     source = counted((pa.Table.from_batches([b]) for b in iter_file(path)), stats)
-    kept = 0
-    for t in run_two_pass(source, [PreFilter(r.filters), ExactDedupe()], stats, excluded, str(workdir)):
-        kept += run_stages(t, post, stats, excluded).num_rows
+    tables = run_two_pass(source, [PreFilter(r.filters), ExactDedupe()], stats, excluded, str(workdir))
+    kept = sum(t.num_rows for t in run_stages_threaded(tables, post, stats, excluded))  # as finish() runs it
     dt = time.perf_counter() - t0
     n = stats.rows_read
     return {"rows": n, "kept": kept, "seconds": round(dt, 2), "rows_per_s": round(n / dt),

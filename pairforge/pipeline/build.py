@@ -22,8 +22,7 @@ from ..errors import PairforgeError
 from ..io import atomic_write_json, atomic_write_text
 from ..lineage import public_model_name
 from ..recipe import Recipe, dump_resolved, fingerprints
-from . import publish
-from .stage import record, run_stages
+from . import post_stages, publish
 from .stats import Column, LengthPicture, Stats, length_stats
 
 READ_BATCH = 1000
@@ -97,19 +96,6 @@ def post_generation_stages(recipe: Recipe, work_dir: Path | None = None) -> list
     return stages
 
 
-def run_post(table, post: list, stats, excluded, scores):
-    """The post-generation stages; with a judge, its scores are collected right after it (every
-    scored pair) and at the end (the pairs written)."""
-    at = next((k + 1 for k, s in enumerate(post) if s.name == "judge"), 0)
-    table = run_stages(table, post[:at], stats, excluded)
-    if at:
-        scores.add("scored", table)
-    table = run_stages(table, post[at:], stats, excluded)
-    if at:
-        scores.add("written", table)
-    return table
-
-
 def cut_shards(plan: Plan, store, excluded) -> tuple[int, list[int]]:
     """Run the pre-generation stages over the source and cut the rows into shards; write the
     input of every unfinished shard. Returns (number of shards, unfinished shard indices)."""
@@ -156,11 +142,9 @@ def finish(plan: Plan, store, n_shards: int, excluded) -> dict:
     split = IdSplit(plan.recipe.split.test_size, plan.recipe.split.seed)
     lengths = {k: Column() for k in ("prompt_tokens", "chosen_tokens", "rejected_tokens")}
     finish_reasons: Counter = Counter()
-    for i in range(n_shards):  # streamed: per row, only 8-byte keys and lengths stay in memory
-        kept, dropped = (publish.with_model_name(t, model) for t in store.read(i))  # older shards: a path
-        record("generate", kept, dropped, stats, excluded)
+    # streamed: per row, only 8-byte keys and lengths stay in memory
+    for i, (kept, t) in enumerate(post_stages.run_post(store, n_shards, model, post, stats, excluded, scores)):
         picture.add_generated(kept)
-        t = run_post(kept, post, stats, excluded, scores)
         picture.add_written(t)
         store.write_finished(i, t)
         split.add(split_ids(t, plan.recipe.source.turns))

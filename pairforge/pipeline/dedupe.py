@@ -23,15 +23,19 @@ class ExactDedupe(WholeSource):
         super().__init__()
         self.key, self._buckets = key, None
 
-    def _observe(self, table, first_row: int) -> None:
+    def _sign(self, table):
+        import numpy as np
+
+        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
+        return np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts)).view(np.uint64)
+
+    def _observe(self, hashes, first_row: int) -> None:
         import numpy as np
 
         from .spill import Buckets
 
         self._buckets = self._buckets or Buckets(self.folder() / "buckets")
-        texts = normalised(dedupe_texts(table, self.key)).to_pylist()
-        hashes = np.fromiter((hash(t) for t in texts), dtype=np.int64, count=len(texts))
-        self._buckets.add(hashes.view(np.uint64), np.arange(first_row, first_row + len(texts), dtype=np.uint32))
+        self._buckets.add(hashes, np.arange(first_row, first_row + len(hashes), dtype=np.uint32))
 
     def _decide(self, absent):
         import numpy as np
@@ -81,6 +85,9 @@ class NearDedupe(WholeSource):
         return h  # (rows, bands)
 
     def _digests(self, texts):
+        """(rows, num_perm) uint32 MinHash digests of each text's word shingles. One RMinHash a row:
+        rensa's batch calls return objects whose conversion to NumPy costs more than they save
+        (measured: 0.25 s vs 0.15 s a 20k rows)."""
         import numpy as np
         from rensa import RMinHash
 
@@ -91,8 +98,14 @@ class NearDedupe(WholeSource):
             digests[i] = mh.digest()
         return digests
 
-    def _observe(self, table, first_row: int) -> None:
-        """First pass: sign the rows and spill their band keys and signatures."""
+    def _sign(self, table):
+        """A table's (MinHash digests, band keys)."""
+        texts = normalised(dedupe_texts(table, self.key)).to_pylist() if table.num_rows else []
+        digests = self._digests(texts)
+        return digests, self._band_keys(digests)
+
+    def _observe(self, signed, first_row: int) -> None:
+        """First pass: spill the rows' band keys and signatures."""
         import numpy as np
 
         from .spill import Buckets
@@ -100,11 +113,11 @@ class NearDedupe(WholeSource):
         if self._buckets is None:
             self._buckets = Buckets(self.folder() / "buckets")
             self._sigs = open(self.folder() / "sigs.bin", "wb")
-        if not table.num_rows:
+        digests, keys = signed
+        if not len(digests):
             return
-        digests = self._digests(normalised(dedupe_texts(table, self.key)).to_pylist())
         rows = np.arange(first_row, first_row + len(digests), dtype=np.uint32)
-        self._buckets.add(self._band_keys(digests).reshape(-1), np.repeat(rows, self.bands))
+        self._buckets.add(keys.reshape(-1), np.repeat(rows, self.bands))
         self._sigs.write(digests.astype(np.uint8).tobytes())
 
     def _decide(self, absent):
