@@ -4,10 +4,13 @@
     python benchmarks/quality.py --rows 100000   # quicker
     python benchmarks/quality.py --rows 10000000 # + a streamed 10M-row run (peak RSS stays flat)
     python benchmarks/quality.py --rows 10000000 --streamed-only  # only the 100k / 1M / 10M table
+    python benchmarks/quality.py --rows 200000 --file-rows 200000 --filters-only  # only the filters' timing
 
 Reports, measured in the same run:
 - rows/s of the filters (pre + post) plus exact dedupe, as a build runs them (two passes, the exact
-  index on disk; the post filter on the 1000-row tables the second pass hands back);
+  index on disk; the post filter on the 1000-row tables the second pass hands back), the source
+  file's reading included, with the build's threads and with one thread (the baseline): --repeats
+  interleaved runs each, medians and their ratio;
 - near-dup throughput of pairforge's rensa stage vs the same MinHash-LSH with datasketch, as a ratio;
 - precision and recall of the near-dup stage on the planted near-duplicates
   (these three on a Parquet file of min(--rows, --file-rows) rows);
@@ -100,9 +103,42 @@ def iter_file(path: Path):
     yield from (b for b in pq.ParquetFile(str(path)).iter_batches(batch_size=BATCH))
 
 
-def filters_and_exact(path: Path, workdir: Path) -> dict:
+def filters_and_exact(path: Path, workdir: Path, threads: int | None = None) -> dict:
     """The pre filter and exact dedupe as a build runs them (spill.run_two_pass: exact dedupe sees the
-    whole file, its index on disk, then hands the rows back), then the post filter on each table."""
+    whole file, its index on disk, then hands the rows back), then the post filter on each table as
+    finish() runs it; `threads`: the stages' threads (default: the build's, parallel.threads())."""
+    import pyarrow as pa
+
+    from pairforge.pipeline import parallel
+
+    default = parallel.threads
+    parallel.threads = (lambda: threads) if threads else default
+    try:
+        return _filters_and_exact(path, workdir)
+    finally:
+        parallel.threads = default
+
+
+def filters_interleaved(path: Path, workdir: Path, repeats: int) -> dict:
+    """filters_and_exact with the build's threads and with one thread (the baseline), interleaved;
+    medians, and the ratio of the medians."""
+    import statistics
+
+    runs = {"threads": [], "one_thread": []}
+    for _ in range(repeats):
+        runs["threads"].append(filters_and_exact(path, workdir))
+        runs["one_thread"].append(filters_and_exact(path, workdir, threads=1))
+    out = {k: {"rows": v[0]["rows"], "kept": v[0]["kept"], "seconds_median": statistics.median(r["seconds"] for r in v),
+               "seconds_all": [r["seconds"] for r in v], "stage_seconds_first": v[0]["stage_seconds"]}
+           for k, v in runs.items()}
+    for v in out.values():
+        v["rows_per_s"] = round(v["rows"] / v["seconds_median"])
+    out["threads_vs_one_thread"] = round(out["one_thread"]["seconds_median"] / out["threads"]["seconds_median"], 2)
+    out["load_average"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def _filters_and_exact(path: Path, workdir: Path) -> dict:
     import pyarrow as pa
 
     from pairforge.pipeline.dedupe import ExactDedupe
@@ -242,7 +278,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000, help="the largest size streamed (peak RSS, rows/s)")
     ap.add_argument("--file-rows", type=int, default=1_000_000, help="rows for the file-based parts (at most --rows)")
-    ap.add_argument("--datasketch-rows", type=int, default=20_000)
+    ap.add_argument("--datasketch-rows", type=int, default=20_000, help="rows for the datasketch comparison (0: none)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs of the filters, threads vs one thread")
+    ap.add_argument("--filters-only", action="store_true", help="only the filters + exact dedupe timing")
     ap.add_argument("--rss-child", action="store_true")
     ap.add_argument("--streamed-only", action="store_true", help="only the streamed sizes' rows/s and peak RSS table")
     ap.add_argument("--workdir", default="/tmp/pairforge-bench-quality")
@@ -257,17 +295,20 @@ def main():
     file_rows = min(args.rows, args.file_rows)
     data = work / f"synthetic-{file_rows}.parquet"
     t0 = time.perf_counter()
-    kinds = make_data(file_rows, data)
+    kinds = make_data(file_rows, data)  # seeded: the same rows each run
     print(f"made {file_rows} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
     report = {"rows": args.rows, "file_rows": file_rows}
-    report["filters_plus_exact_dedupe"] = filters_and_exact(data, work)
+    report["filters_plus_exact_dedupe"] = filters_interleaved(data, work, args.repeats)
     print(json.dumps(report["filters_plus_exact_dedupe"]), file=sys.stderr)
-    rensa_small = near_dup(data, kinds, args.datasketch_rows)
-    ds = datasketch_near(data, args.datasketch_rows)
-    report["near_dup_vs_datasketch"] = {"rows": args.datasketch_rows, "rensa_rows_per_s": rensa_small["rows_per_s"],
-                                        "datasketch_rows_per_s": ds["rows_per_s"],
-                                        "ratio": round(rensa_small["rows_per_s"] / ds["rows_per_s"], 1)}
-    print(json.dumps(report["near_dup_vs_datasketch"]), file=sys.stderr)
+    if args.filters_only:
+        return print(json.dumps(report, indent=2))
+    if args.datasketch_rows > 0:  # 0: no datasketch comparison
+        rensa_small = near_dup(data, kinds, args.datasketch_rows)
+        ds = datasketch_near(data, args.datasketch_rows)
+        report["near_dup_vs_datasketch"] = {"rows": args.datasketch_rows, "rensa_rows_per_s": rensa_small["rows_per_s"],
+                                            "datasketch_rows_per_s": ds["rows_per_s"],
+                                            "ratio": round(rensa_small["rows_per_s"] / ds["rows_per_s"], 1)}
+        print(json.dumps(report["near_dup_vs_datasketch"]), file=sys.stderr)
     report["near_dup_full"] = near_dup(data, kinds, file_rows)
     print(json.dumps(report["near_dup_full"]), file=sys.stderr)
     sizes = sorted({n for n in (100_000, 1_000_000, args.rows) if n <= args.rows})

@@ -23,32 +23,33 @@ class Clock:
 
 
 class Clocked:
-    """Each call costs PREFILL a prompt plus (A + B x width) a decode step, on the fake clock; answers
-    never end by themselves (every one runs to its budget). Counts the prompts it is given."""
+    """Each call costs PREFILL a padded input token a sequence (its prompt; a continuation's prompt
+    and answer so far) plus (A + B x width) a decode step, on the fake clock; answers never end by
+    themselves (every one runs to its budget). Counts the prompts it is given."""
 
     name, model_name, context_length, schedules_itself = "fake", "fake", None, False
-    A, B, PREFILL = 0.020, 0.003, 0.004
+    A, B, PREFILL, PROMPT = 0.020, 0.003, 0.0008, 5
 
     def __init__(self, clock):
         self.clock, self.prompts, self.continued = clock, 0, 0
 
     def prompt_token_counts(self, prompts):
-        return [5] * len(prompts)
+        return [self.PROMPT] * len(prompts)
 
     def token_counts(self, texts):
         return [len(t.split()) for t in texts]
 
-    def _answers(self, budgets):
-        self.clock.t += self.PREFILL * len(budgets) + max(budgets) * (self.A + self.B * len(budgets))
+    def _answers(self, budgets, inputs):
+        self.clock.t += self.PREFILL * len(budgets) * max(inputs) + max(budgets) * (self.A + self.B * len(budgets))
         return [Completion(" ".join(f"t{j}" for j in range(b)), "length", b) for b in budgets]
 
     def generate(self, prompts, seeds, max_tokens):
         self.prompts += len(prompts)
-        return [[c] for c in self._answers(max_tokens)]
+        return [[c] for c in self._answers(max_tokens, [self.PROMPT])]
 
     def continue_answers(self, prompts, answers, seeds, max_tokens):
         self.continued += len(prompts)
-        return self._answers(max_tokens)
+        return self._answers(max_tokens, [self.PROMPT + len(a.split()) for a in answers])
 
 
 def _source(path, rows):

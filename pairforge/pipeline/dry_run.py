@@ -98,10 +98,12 @@ def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: 
     if sample is None or not any(shards_calls for shards_calls in shards):
         return None
     probe, calls, facts = _timed_sample(rows, shards, backend, recipe, sample, quiet)
-    model = fit(probe, calls)
+    first = next(idx for calls_ in shards for idx in calls_)  # the probe's prompts
+    known = None not in p_tokens
+    model = fit(probe, calls, max(p_tokens[i] for i in first) if known else None)
     continues = (cfg.sampling.max_tokens == "auto" and cfg.continuation.rounds > 0
                  and getattr(backend, "continue_answers", None) is not None)
-    cost = lambda m: round(m.seconds(shards, budget, cfg, cfg.sampling.n, continues), 1)  # noqa: E731
+    cost = lambda m: round(m.seconds(shards, budget, cfg, cfg.sampling.n, continues, p_tokens), 1)  # noqa: E731
     return {"seconds": cost(model), "seconds_upper_bound": cost(replace(model, cut=1.0, cut_again=1.0, used=1.0)),
             "sample": facts, "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(model).items()}}
 

@@ -19,7 +19,9 @@ pipeline; here the sample is bounded by constants and batch_size, whatever the j
 
 Every call the build will make (generate_shard's order and batching, shard by shard, then its
 continuation rounds) is then costed as prefill + steps x step(width): width in sequences (prompts
-x n); step(width) on the line through the two measured widths; steps the call's largest budget
+x n); prefill per padded input token when token counts are known (a continuation reads its prompt
+and the answer so far, about its budget), else per sequence; step(width) on the line through the
+two measured widths; steps the call's largest budget
 where an answer in it is likely cut (1 - (1 - cut share) ** width), else the share of its budget
 the longest finished sample answer used. Loading the model is measured apart (paid once).
 """
@@ -104,6 +106,7 @@ class CostModel:
     cut: float  # share of answers cut at their budget
     cut_again: float  # share of continued answers cut again
     used: float  # share of its budget the longest finished answer used
+    prefill_token: float | None = None  # seconds a sequence a prompt token (padded), when token counts are known
 
     def step_at(self, w: float) -> float:
         if self.width == self.small_width:
@@ -111,28 +114,37 @@ class CostModel:
         slope = (self.step - self.small_step) / (self.width - self.small_width)
         return max(self.small_step + slope * (w - self.small_width), 0.5 * min(self.step, self.small_step))
 
-    def call(self, w: float, max_budget: int, cut: float) -> float:
+    def call(self, w: float, max_budget: int, cut: float, length: int | None = None) -> float:
+        """A call of width w: its prefill (per padded token when `length`, the call's longest input in
+        tokens, and the per-token cost are known, else per sequence) and its decode steps."""
         q = 1 - (1 - cut) ** w  # some answer in the call runs to the budget
         steps = max_budget * (q + (1 - q) * self.used)
-        return self.prefill * w / self.width + steps * self.step_at(w)
+        prefill = self.prefill_token * w * length if self.prefill_token and length else self.prefill * w / self.width
+        return prefill + steps * self.step_at(w)
 
-    def seconds(self, shards, budget, cfg, n: int, continues: bool) -> float:
+    def seconds(self, shards, budget, cfg, n: int, continues: bool, p_tokens=None) -> float:
+        """Every planned call costed; a continuation reads its prompt and the answer so far (about the
+        budget: it was cut there)."""
         total, c = 0.0, cfg.continuation
-        batch = cfg.batch_size * n
+        batch, known = cfg.batch_size * n, p_tokens is not None and None not in p_tokens
         for calls in shards:
             for idx in calls:
-                total += self.call(len(idx) * n, max(budget[i] for i in idx), self.cut)
+                total += self.call(len(idx) * n, max(budget[i] for i in idx), self.cut,
+                                   max(p_tokens[i] for i in idx) if known else None)
             sent = sum(len(idx) for idx in calls) * n
             top = max((budget[i] for idx in calls for i in idx), default=0)
+            length = max((p_tokens[i] for idx in calls for i in idx), default=0) + top if known else None
             width = sent * self.cut
-            for _ in range(c.rounds if continues and sent else 0):
+            for r in range(c.rounds if continues and sent else 0):
+                piece = math.ceil(c.share * top)
                 for part in range(math.ceil(width / batch) if width >= 0.5 else 0):
-                    total += self.call(min(batch, width - part * batch), math.ceil(c.share * top), self.cut_again)
+                    total += self.call(min(batch, width - part * batch), piece, self.cut_again,
+                                       length + r * piece if known else None)
                 width *= self.cut_again
         return total
 
 
-def fit(probe: list[Call], sample: list[Call]) -> CostModel:
+def fit(probe: list[Call], sample: list[Call], probe_tokens: int | None = None) -> CostModel:
     """The cost model from the probe's calls (full width for 1 and 1 + PROBE_STEPS tokens, then a small
     width for 1 + PROBE_STEPS) and the calls of the prompts answered in full, if any. Without those,
     the shares are priors: half the answers cut (with a call of 8 or more sequences, the call runs to
@@ -143,12 +155,13 @@ def fit(probe: list[Call], sample: list[Call]) -> CostModel:
     main = [x for x in sample if x.kind == "generate"]
     cont = [x for x in sample if x.kind == "continue"]
     small_step = max(small.seconds - prefill * small.sequences / one.sequences, 1e-9) / max(1, small.steps)
+    per_token = prefill / (one.sequences * probe_tokens) if probe_tokens else None
     if not main:
-        return CostModel(one.sequences, prefill, step, small.sequences, small_step, PRIOR_CUT, PRIOR_CUT, 1.0)
+        return CostModel(one.sequences, prefill, step, small.sequences, small_step, PRIOR_CUT, PRIOR_CUT, 1.0, per_token)
     used = max((x.used for x in main if x.used is not None), default=1.0)
     cut = _smoothed(sum(x.cut for x in main), sum(x.sequences for x in main))
     cut_again = _smoothed(sum(x.cut for x in cont), sum(x.sequences for x in cont)) if cont else cut
-    return CostModel(one.sequences, prefill, step, small.sequences, small_step, cut, cut_again, used)
+    return CostModel(one.sequences, prefill, step, small.sequences, small_step, cut, cut_again, used, per_token)
 
 
 def say(quiet: bool, text: str) -> None:
