@@ -29,6 +29,7 @@ class Buckets:
             raise ValueError("Buckets: bits must be 1..16")
         self.folder, self.bits, self.pending, self.buffered = Path(folder), bits, [], 0
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.behind = None  # the sorting and writing of a full buffer, on a thread (parallel.WriteBehind)
 
     def add(self, keys, rows) -> None:
         import numpy as np
@@ -38,15 +39,29 @@ class Buckets:
         self.pending.append(rec)
         self.buffered += len(rec)
         if self.buffered >= FLUSH:
-            self.flush()
+            self._hand_off()
 
-    def flush(self) -> None:
+    def _hand_off(self) -> None:
+        """The buffered records to the writer thread (one buffer waits at most: 2 x FLUSH records held)."""
         import numpy as np
 
-        if not self.pending:
-            return
-        rec = np.concatenate(self.pending)
-        self.pending, self.buffered = [], 0
+        from .parallel import WriteBehind
+
+        if self.pending:
+            self.behind = self.behind or WriteBehind(self._write, ahead=1)
+            self.behind.put(np.concatenate(self.pending))
+            self.pending, self.buffered = [], 0
+
+    def flush(self) -> None:
+        """Every record added is in its bucket's file."""
+        self._hand_off()
+        if self.behind is not None:
+            behind, self.behind = self.behind, None
+            behind.close()
+
+    def _write(self, rec) -> None:
+        import numpy as np
+
         bucket = (rec["key"] >> np.uint64(64 - self.bits)).astype(np.uint16)  # bits <= 16
         rec = rec[np.argsort(bucket, kind="stable")]  # stable: rows stay in order; on uint16 a radix sort (x6)
         ends = np.cumsum(np.bincount(bucket, minlength=1 << self.bits))
