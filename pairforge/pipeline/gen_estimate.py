@@ -21,9 +21,9 @@ Every call the build will make (generate_shard's order and batching, shard by sh
 continuation rounds) is then costed as prefill + steps x step(width): width in sequences (prompts
 x n); prefill per padded input token when token counts are known (a continuation reads its prompt
 and the answer so far, about its budget), else per sequence; step(width) on the line through the
-two measured widths; steps the call's largest budget
-where an answer in it is likely cut (1 - (1 - cut share) ** width), else the share of its budget
-the longest finished sample answer used. Loading the model is measured apart (paid once).
+two measured widths; steps the expected longest answer of the call (`expected_steps`: each answer
+cut at its budget with the cut share, else ending anywhere up to the share of its budget the
+longest finished sample answer used). Loading the model is measured apart (paid once).
 """
 
 from __future__ import annotations
@@ -114,13 +114,12 @@ class CostModel:
         slope = (self.step - self.small_step) / (self.width - self.small_width)
         return max(self.small_step + slope * (w - self.small_width), 0.5 * min(self.step, self.small_step))
 
-    def call(self, w: float, max_budget: int, cut: float, length: int | None = None) -> float:
-        """A call of width w: its prefill (per padded token when `length`, the call's longest input in
-        tokens, and the per-token cost are known, else per sequence) and its decode steps."""
-        q = 1 - (1 - cut) ** w  # some answer in the call runs to the budget
-        steps = max_budget * (q + (1 - q) * self.used)
+    def call(self, w: float, budgets: list[int], cut: float, length: int | None = None) -> float:
+        """A call of width w (its sequences' `budgets`): its prefill (per padded token when `length`, the
+        call's longest input in tokens, and the per-token cost are known, else per sequence) and its
+        decode steps, the expected longest answer (expected_steps)."""
         prefill = self.prefill_token * w * length if self.prefill_token and length else self.prefill * w / self.width
-        return prefill + steps * self.step_at(w)
+        return prefill + expected_steps(budgets, cut, self.used) * self.step_at(w)
 
     def seconds(self, shards, budget, cfg, n: int, continues: bool, p_tokens=None) -> float:
         """Every planned call costed; a continuation reads its prompt and the answer so far (about the
@@ -129,7 +128,7 @@ class CostModel:
         batch, known = cfg.batch_size * n, p_tokens is not None and None not in p_tokens
         for calls in shards:
             for idx in calls:
-                total += self.call(len(idx) * n, max(budget[i] for i in idx), self.cut,
+                total += self.call(len(idx) * n, [budget[i] for i in idx for _ in range(n)], self.cut,
                                    max(p_tokens[i] for i in idx) if known else None)
             sent = sum(len(idx) for idx in calls) * n
             top = max((budget[i] for idx in calls for i in idx), default=0)
@@ -138,17 +137,35 @@ class CostModel:
             for r in range(c.rounds if continues and sent else 0):
                 piece = math.ceil(c.share * top)
                 for part in range(math.ceil(width / batch) if width >= 0.5 else 0):
-                    total += self.call(min(batch, width - part * batch), piece, self.cut_again,
-                                       length + r * piece if known else None)
+                    w = min(batch, width - part * batch)
+                    total += self.call(w, [piece] * max(1, round(w)), self.cut_again, length + r * piece if known else None)
                 width *= self.cut_again
         return total
+
+
+def expected_steps(budgets: list[int], cut: float, used: float) -> float:
+    """The expected decode steps of a call: the expected longest of its answers, each independently
+    cut at its budget b (share `cut`) or else ending anywhere in (0, used * b] alike. A call runs until
+    its longest answer ends, so where budgets differ the largest budget counts only as often as its
+    answer is cut: sum over t < max(b) of P(longest > t), from each budget's P(answer <= t) (equal
+    budgets counted once, as a power)."""
+    import numpy as np
+
+    if not budgets:
+        return 0.0
+    b, count = np.unique(np.asarray(budgets, dtype=np.float64), return_counts=True)
+    t = np.arange(int(b.max()), dtype=np.float64)[None, :]
+    finished = (1 - cut) * np.minimum(1.0, t / np.maximum(used * b[:, None], 1e-9))
+    below = np.where(t >= b[:, None], 1.0, finished)  # P(answer <= t)
+    with np.errstate(divide="ignore"):
+        log_all = (count[:, None] * np.log(below)).sum(axis=0)
+    return float((1 - np.exp(log_all)).sum())
 
 
 def fit(probe: list[Call], sample: list[Call], probe_tokens: int | None = None) -> CostModel:
     """The cost model from the probe's calls (full width for 1 and 1 + PROBE_STEPS tokens, then a small
     width for 1 + PROBE_STEPS) and the calls of the prompts answered in full, if any. Without those,
-    the shares are priors: half the answers cut (with a call of 8 or more sequences, the call runs to
-    its largest budget either way), a finished answer using its whole budget."""
+    the shares are priors: half the answers cut, a finished answer ending anywhere in its budget."""
     one, many, small = probe
     step = max(many.seconds - one.seconds, 1e-9) / max(1, many.steps - one.steps)
     prefill = max(one.seconds - step, 0.0)
