@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 RECORD = [("key", "<u8"), ("row", "<u4")]
-FLUSH = 1 << 20  # records buffered before they are written to their buckets (12 MiB)
+FLUSH = 1 << 18  # records buffered before they are written to their buckets (3 MiB; 1 << 20: near-dedupe peak RSS +46 MiB at 100k rows)
 SPILL_BATCH = 1000  # rows per table on the second pass (a build reads 1000 at a time)
 
 
