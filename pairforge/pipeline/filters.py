@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..recipe import Bounds, Filters, Lengths
 from .stage import Reasons
-from .text import normalised, prompt_texts, repeated_ngram_ratios, word_ids, word_jaccards
+from .text import filled, normalised, prompt_texts, repeated_ngram_ratios, word_ids, word_jaccards
 
 DEFAULT_REFUSALS = [
     r"\bI(?:'m| am) sorry\b",
@@ -75,7 +75,7 @@ class PostFilter:
         rejected = table["rejected"]
         stats = self._word_stats(table) if f.identical or f.repetition.enabled or f.max_similarity is not None else None
         if f.empty:
-            r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(rejected, ""))), 0), "rejected_empty")
+            r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(filled(rejected, ""))), 0), "rejected_empty")
             r.flag(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(table["chosen"])), 0), "chosen_empty")
         if f.truncated == "drop":
             r.flag(pc.equal(table["rejected_finish_reason"], "length"), "rejected_truncated")
@@ -106,7 +106,7 @@ class PostFilter:
         import pyarrow.compute as pc
 
         rejected, chosen = table["rejected"], table["chosen"]
-        ascii_both = pc.and_(pc.string_is_ascii(pc.fill_null(rejected, "")), pc.string_is_ascii(pc.fill_null(chosen, "")))
+        ascii_both = pc.and_(pc.string_is_ascii(filled(rejected, "")), pc.string_is_ascii(filled(chosen, "")))
         rows = np.flatnonzero(~np.asarray(ascii_both, dtype=bool) | (jaccard == 1.0))
         same = np.zeros(table.num_rows, dtype=bool)
         if len(rows):

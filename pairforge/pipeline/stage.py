@@ -31,7 +31,9 @@ class Reasons:
     def flag(self, mask, reason: str) -> None:
         import pyarrow.compute as pc
 
-        mask = pc.fill_null(mask, False)
+        from .text import filled
+
+        mask = filled(mask, False)
         self.reason = pc.if_else(pc.and_(mask, pc.is_null(self.reason)), reason, self.reason)
 
     def split(self, table):

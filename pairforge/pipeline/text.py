@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 
 _WORD = re.compile(r"\w+")
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
+
+
+def filled(arr, value):
+    """pc.fill_null, skipped where there is no null (it copies the whole array: 0.23 s of the post
+    filter's 3 s on the quality benchmark's 200k rows)."""
+    import pyarrow.compute as pc
+
+    return arr if arr.null_count == 0 else pc.fill_null(arr, value)
 
 
 def normalised(arr):
@@ -89,6 +98,7 @@ def _string_bytes(arr):
     return offsets - offsets[0], body
 
 
+@functools.lru_cache(maxsize=1)
 def _ascii_tables():
     """Byte translation tables for ASCII text (bytes.translate: one C pass, far faster than a NumPy
     lookup, which first widens every byte to an index): lower case, and 1 where words() keeps the
@@ -134,7 +144,7 @@ def word_lists(arr):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pc.fill_null(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr, "")
+    arr = filled(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr, "")
     is_ascii = np.asarray(pc.string_is_ascii(arr), dtype=bool)
     flat, rows = _ascii_words(arr, is_ascii)
     parts, rows = [flat.cast(pa.large_string())], [rows]
