@@ -79,6 +79,9 @@ def fingerprints(recipe, source_digest: str, model_digest: str, judge_code: str 
     for key in ("system_prompt", "chat_template"):  # unset: earlier builds keep their fingerprint
         gen["weak_model"] = {k: v for k, v in gen["weak_model"].items() if k != key or v is not None}
     fin = fp_view(recipe, "finish")
+    for sampling in (gen["weak_model"]["sampling"], fin["judge"]["llm"]["sampling"]):
+        if not sampling["end_nudge"]["enabled"]:  # off: earlier builds keep their fingerprints
+            del sampling["end_nudge"]
     if judge_code:
         fin["judge"]["function_code"] = judge_code
     strip_credentials(gen)

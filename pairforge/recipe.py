@@ -81,6 +81,7 @@ def _validate_cross(r: Recipe) -> None:
         raise RecipeError("weak_model.sampling.max_tokens: auto sizes each answer from the chosen answer's tokens, and "
                           "the openai backend has no tokenizer to count them; set a number, e.g. --set "
                           "weak_model.sampling.max_tokens=512")
+    check_end_nudge(r.weak_model, "weak_model")
     near = r.dedupe.near
     if near.num_perm % near.bands:
         raise RecipeError(f"dedupe.near.bands: must divide dedupe.near.num_perm ({near.num_perm}), got {near.bands}")
@@ -118,7 +119,19 @@ def _validate_judge(r: Recipe) -> None:
                           f"> 0, default 512; auto sizes a weak model's answer from the chosen one), got {mt!r}")
     if j.kind == "llm" and j.llm.backend == "openai" and not j.llm.openai.base_url:
         raise RecipeError("judge.llm.openai.base_url: required with backend 'openai'")
+    if j.kind == "llm":
+        check_end_nudge(j.llm, "judge.llm")
     validate_output(r.output, r.weak_model.backend, r.base_dir)
+
+
+def check_end_nudge(wm: WeakModel, section: str) -> None:
+    """sampling.end_nudge runs as a transformers logits processor: a server has none to give, and
+    pairforge's vLLM backend has no per-row one (vLLM's own take a whole engine's state)."""
+    if wm.sampling.end_nudge.enabled and wm.backend in ("vllm", "openai"):
+        why = ("an OpenAI-compatible server exposes no logits processor" if wm.backend == "openai"
+               else "pairforge's vLLM backend has no per-answer logits processor")
+        raise RecipeError(f"{section}.sampling.end_nudge: runs on the transformers backend only ({why}); use --set "
+                          f"{section}.backend=transformers or --set {section}.sampling.end_nudge.enabled=false")
 
 
 def function_spec_problem(spec: str | None) -> str | None:

@@ -42,6 +42,24 @@ class Source(Section):
     streaming: Optional[bool] = _f(None, fp=False, help="read rows as needed (no shuffle); null: for local files over 64 MiB with a limit")
 
 
+class EndNudge(Section):
+    """Length-controlled sampling: an answer's odds of ending grow once it is past `start` of its budget."""
+
+    enabled: bool = _f(False, help="raise the end-of-answer token's logit once an answer is past `start` of its "
+                       "max_tokens, so it ends where ending is plausible instead of being cut (transformers only)")
+    start: float = _f(0.5, between(0, 1), help="the nudge begins after ceil(start x max_tokens) new tokens")
+    factor: float = _f(1.3, ("range_open_lo", 1, 10), help="past the start, the odds of ending grow by this factor "
+                       "a token (each end token's logit gains k x ln(factor), k tokens past the start)")
+
+    def start_at(self, budget: int) -> int:
+        """New tokens an answer of this budget writes before its nudge begins."""
+        return math.ceil(self.start * budget)
+
+    def ended_after(self, tokens: int, budget: int) -> bool:
+        """Whether an answer that ended (its end token counted in `tokens`) chose that token nudged."""
+        return tokens - 1 > self.start_at(budget)
+
+
 class Sampling(Section):
     temperature: float = _f(0.8, _ge(0))
     top_p: float = _f(0.95, ("range_open_lo", 0, 1))
@@ -51,6 +69,7 @@ class Sampling(Section):
     auto_min: int = _f(64, _gt(0), help="auto: the smallest budget a prompt gets")
     n: int = _f(1, _gt(0))
     seed: int = _f(0, SEED)
+    end_nudge: EndNudge = _f(EndNudge)
 
     def budget(self, chosen_tokens: int, room: int | None) -> int:
         """A prompt's max_tokens. auto: the weak model gets room for an answer half again as long as the
@@ -85,7 +104,8 @@ class Continuation(Section):
     rounds: int = _f(1, between(0, 8), help="a rejected answer cut at its max_tokens: auto budget is continued this many "
                      "times, so its tokens are not thrown away (0: off; an integer max_tokens is a cap, never "
                      "continued; a server backend never continues)")
-    share: float = _f(0.5, ("range_open_lo", 0, 4), help="each continuation's budget: this share of the prompt's max_tokens")
+    share: float = _f(0.5, ("range_open_lo", 0, 4), help="each continuation's budget: this share of the prompt's max_tokens "
+                      "(sampling.end_nudge, when on, nudges a piece from `start` of its own budget)")
 
 
 class WeakModel(Section):

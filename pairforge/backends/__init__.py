@@ -8,10 +8,13 @@ from ..recipe import WeakModel
 from .base import Backend, Completion  # noqa: F401  (the interface every backend implements)
 
 
-def resolve_backend(name: str) -> tuple[str, str]:
-    """(backend to use, why) for the recipe's backend; `auto` picks vLLM when it is usable."""
+def resolve_backend(name: str, end_nudge: bool = False) -> tuple[str, str]:
+    """(backend to use, why) for the recipe's backend; `auto` picks vLLM when it is usable, and
+    transformers for a recipe with sampling.end_nudge (which only transformers runs)."""
     if name != "auto":
         return name, ""
+    if end_nudge:
+        return "transformers", "sampling.end_nudge runs on transformers only"
     from .vllm_backend import vllm_status
 
     ok, why = vllm_status()

@@ -116,7 +116,11 @@ def truncation_facts(stats: dict, recipe: dict) -> dict:
             "tokens_generated": (stats.get("generation") or {}).get("tokens_generated"),
             "tokens_published": ((stats.get("lengths") or {}).get("rejected") or {}).get("total"),
             "continued": (stats.get("generation") or {}).get("continued", 0),
-            "tokens_continued": (stats.get("generation") or {}).get("tokens_continued", 0)}
+            "tokens_continued": (stats.get("generation") or {}).get("tokens_continued", 0),
+            # length-controlled sampling: the setting from recipe.yaml, the count from stats.json
+            "nudge": next((e for e in [((recipe.get("weak_model") or {}).get("sampling") or {}).get("end_nudge")]
+                           if isinstance(e, dict) and e.get("enabled")), None),  # None: off (or a recipe before it)
+            "ended_after_nudge": (stats.get("generation") or {}).get("ended_after_nudge", 0)}
 
 
 def lineage_facts(lineage: dict | None) -> dict | None:

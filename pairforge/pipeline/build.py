@@ -60,7 +60,7 @@ def plan_build(recipe: Recipe, quiet: bool) -> Plan:
         print(f"warning: source columns {', '.join(normalise.unused)} are not used by the {normalise.fmt} "
               "layout (their text is not in the prompts); map them with source.columns", file=sys.stderr)
     wm = recipe.weak_model
-    wm.backend, note = resolve_backend(wm.backend)  # `auto` becomes what runs (and is hashed)
+    wm.backend, note = resolve_backend(wm.backend, wm.sampling.end_nudge.enabled)  # `auto` becomes what runs (and is hashed)
     if note and not quiet:
         print(f"backend: {wm.backend} ({note})", file=sys.stderr)
     ref = resolve_weak_model(wm)
@@ -255,7 +255,7 @@ def _provenance(plan: Plan, store, n_shards: int, pending: list[int], executor: 
             "shards_resumed": n_shards - len(pending),
             "prompts_sent": sum(infos[i]["prompts_sent"] for i in pending),  # this run
             "prompts_sent_all_runs": sum(i["prompts_sent"] for i in infos),
-            **{k: sum(i.get(k, 0) for i in infos) for k in ("tokens_generated", "continued", "tokens_continued")},
+            **{k: sum(i.get(k, 0) for i in infos) for k in ("tokens_generated", "continued", "tokens_continued", "ended_after_nudge")},
             "seconds_all_runs": round(sum(i["seconds"] for i in infos), 3),
             "executor": executor,
         },

@@ -109,6 +109,14 @@ def _sample_rows(rows, completions, refused, p_tokens, c_tokens, model_name):
     return out_rows, reasons, errors, generated
 
 
+def nudged(cfg: WeakModel, answers) -> int:
+    """How many of `answers` ((completion, its budget) pairs) ended after their end nudge began
+    (sampling.end_nudge): their end token was chosen with its logit raised."""
+    e = cfg.sampling.end_nudge
+    return sum(e.enabled and o.finish_reason == "stop" and o.error is None and e.ended_after(o.tokens, b)
+               for o, b in answers)
+
+
 def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget, p_tokens, on_batch) -> dict:
     """Continue each answer cut at its auto budget (weak_model.continuation): the prompt and the answer
     so far go back to the model for `share` of the prompt's budget more, up to `rounds` times (never
@@ -118,7 +126,8 @@ def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget,
 
     from ..backends.base import Completion
 
-    c, cont, info = cfg.continuation, getattr(backend, "continue_answers", None), {"continued": 0, "tokens_continued": 0}
+    c, cont = cfg.continuation, getattr(backend, "continue_answers", None)
+    info = {"continued": 0, "tokens_continued": 0, "ended_after_nudge": 0}
     ctx = backend.context_length
     auto = cfg.sampling.max_tokens == "auto"  # an integer max_tokens is the user's cap: never continued
     for r in range(c.rounds if cont and auto else 0):
@@ -140,6 +149,7 @@ def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget,
                                                tokens=old.tokens + piece.tokens, prompt_tokens=old.prompt_tokens)
             info["continued"] += len(part)
             info["tokens_continued"] += sum(p.tokens for p in pieces)
+            info["ended_after_nudge"] += nudged(cfg, [(p, e) for (_, _, e), p in zip(part, pieces)])
             if on_batch:
                 on_batch(0, sum(p.tokens for p in pieces))
     return info
@@ -177,7 +187,9 @@ def generate_shard(table, backend, cfg: WeakModel, on_batch=None, token_check=No
         if on_batch:
             on_batch(len(idx), sum(c.tokens for out in outs for c in out))
     completions = {i: list(outs) for i, outs in completions.items()}
+    first = nudged(cfg, [(o, budget[i]) for i, outs in completions.items() for o in outs])  # before continuing
     continued = _continue(backend, cfg, rows, prompts, completions, budget, p_tokens, on_batch)
+    continued["ended_after_nudge"] += first
     out_rows, reasons, errors, generated = _sample_rows(rows, completions, refused, p_tokens, c_tokens,
                                                         backend.model_name)
     info = {"rows_in": len(rows), "rows_out": len(out_rows), "tokens_generated": generated,

@@ -106,7 +106,7 @@ class LLMJudgeScorer:
 
         self.cfg = cfg.llm
         if backend is None:
-            self.cfg.backend, _ = resolve_backend(self.cfg.backend)
+            self.cfg.backend, _ = resolve_backend(self.cfg.backend, self.cfg.sampling.end_nudge.enabled)
             backend = make_backend(self.cfg)
         self.backend = backend
 
