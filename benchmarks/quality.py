@@ -238,6 +238,9 @@ def peak_rss_child(rows: int, workdir: str) -> None:
     import resource
 
     from pairforge.pipeline.build import post_generation_stages, pre_generation_stages
+    from pairforge.pipeline.parallel import cap_malloc_arenas
+
+    cap_malloc_arenas()  # as the CLI does
     from pairforge.pipeline.spill import counted, run_two_pass
     from pairforge.pipeline.stage import run_stages
     from pairforge.pipeline.stats import Stats

@@ -276,6 +276,9 @@ def format_summary(s: dict) -> str:
 
 
 def main():
+    from .pipeline.parallel import cap_malloc_arenas
+
+    cap_malloc_arenas()  # the stage threads' memory stays flat (parallel.py)
     cli(prog_name="pairforge")
 
 

@@ -1,6 +1,8 @@
 """Per-table stages on threads (pipeline/parallel.py): order, errors, early close, and the same rows,
 funnel and drops as one thread."""
 
+import os
+import platform
 import random
 import threading
 import time
@@ -158,3 +160,16 @@ def test_threads_give_the_rows_funnel_and_drops_of_one_thread(monkeypatch, tmp_p
     four = _stages_run(4, monkeypatch, tmp_path / "four")
     assert one[0] and one[2]["dedupe_exact"] and one[2]["dedupe_near"]  # the rows exercise every stage
     assert four == one
+
+
+def test_malloc_arenas_are_capped_on_glibc_unless_the_user_set_them():
+    import subprocess
+    import sys
+
+    code = "from pairforge.pipeline.parallel import cap_malloc_arenas; print(cap_malloc_arenas())"
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    capped = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert capped.stdout.strip() == ("True" if platform.libc_ver()[0] == "glibc" else "False")
+    kept = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_ARENA_MAX": "4"}, capture_output=True,
+                          text=True, check=True)
+    assert kept.stdout.strip() == "False"
