@@ -125,6 +125,7 @@ def filters_interleaved(path: Path, workdir: Path, repeats: int) -> dict:
     import statistics
 
     runs = {"threads": [], "one_thread": []}
+    filters_and_exact(path, workdir)  # warm-up (imports, first calls), not counted
     for _ in range(repeats):
         runs["threads"].append(filters_and_exact(path, workdir))
         runs["one_thread"].append(filters_and_exact(path, workdir, threads=1))
