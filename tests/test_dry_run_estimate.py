@@ -170,3 +170,39 @@ def test_progress_is_shown(tiny_model, tmp_path, fake, capsys):
     assert "dry run: answering 2 sample prompts in full" in err and "dry run: sample done in" in err
     run_dry_run(recipe_from_dict(_data(tiny_model, tmp_path, 20, 1)), sample=2, quiet=True)
     assert "dry run:" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("budgets,cut,used,nudge", [
+    ([100] * 8, 0.5, 1.0, None), ([64, 80, 120, 300], 0.5, 1.0, None), ([64, 80, 120, 300] * 6, 0.3, 0.6, None),
+    ([64, 80, 120, 300], 0.5, 1.0, (0.5, 1.3)), ([200] * 24, 0.5, 1.0, (0.5, 1.3)), ([90, 250], 0.2, 0.8, (0.7, 1.1)),
+])
+def test_expected_steps_is_the_mean_longest_answer_of_its_model(budgets, cut, used, nudge):
+    """expected_steps against a simulation of the answers it describes: cut at the budget (share
+    `cut`) or ending evenly over (0, used x budget]; with the nudge, an answer past its start ends at
+    each next token with the even chance over the rest of its budget times factor ** k."""
+    import numpy as np
+
+    rng, trials = np.random.default_rng(0), 40_000
+    longest = np.zeros(trials)
+    for b in budgets:
+        x = np.where(rng.random(trials) < cut, b, np.ceil(rng.random(trials) * used * b))
+        if nudge:
+            start = np.ceil(nudge[0] * b)
+            k = np.arange(1, int(b - start) + 1)
+            survive = np.cumprod(1 - np.minimum(1.0, nudge[1] ** k / max(b - start, 1)))
+            end = start + np.searchsorted(-survive, -rng.random(trials)) + 1  # first k the survival falls below
+            x = np.where(x > start, np.minimum(end, b), x)
+        longest = np.maximum(longest, x)
+    assert gen_estimate.expected_steps(budgets, cut, used, nudge) == pytest.approx(longest.mean(), rel=0.01)
+    if nudge:  # the nudge shortens the call
+        assert gen_estimate.expected_steps(budgets, cut, used, nudge) < gen_estimate.expected_steps(budgets, cut, used)
+
+
+def test_a_nudged_recipe_is_costed_with_its_nudge(tiny_model, tmp_path, fake):
+    clock, made = fake
+    plain = _data(tiny_model, tmp_path, 40, 0)
+    nudged = {**plain, "weak_model": {**plain["weak_model"],
+                                      "sampling": {**plain["weak_model"]["sampling"], "end_nudge": {"enabled": True}}}}
+    a, b = (_dry(d, clock, made, sample=0)[0]["estimate"] for d in (plain, nudged))
+    assert b["seconds"] < a["seconds"] * 0.9  # answers end soon after half their budget
+    assert b["seconds_upper_bound"] == a["seconds_upper_bound"]  # the bound: every answer to its budget

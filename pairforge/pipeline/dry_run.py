@@ -103,8 +103,8 @@ def _estimate(rows, refused, p_tokens, budget, backend, recipe: Recipe, sample: 
     model = fit(probe, calls, max(p_tokens[i] for i in first) if known else None)
     continues = (cfg.sampling.max_tokens == "auto" and cfg.continuation.rounds > 0
                  and getattr(backend, "continue_answers", None) is not None)
-    cost = lambda m: round(m.seconds(shards, budget, cfg, cfg.sampling.n, continues, p_tokens), 1)  # noqa: E731
-    return {"seconds": cost(model), "seconds_upper_bound": cost(replace(model, cut=1.0, cut_again=1.0, used=1.0)),
+    cost = lambda m, upper=False: round(m.seconds(shards, budget, cfg, cfg.sampling.n, continues, p_tokens, upper), 1)  # noqa: E731
+    return {"seconds": cost(model), "seconds_upper_bound": cost(replace(model, cut=1.0, cut_again=1.0, used=1.0), True),
             "sample": facts, "model": {k: round(v, 4) if isinstance(v, float) else v for k, v in vars(model).items()}}
 
 

@@ -23,7 +23,7 @@ x n); prefill per padded input token when token counts are known (a continuation
 and the answer so far, about its budget), else per sequence; step(width) on the line through the
 two measured widths; steps the expected longest answer of the call (`expected_steps`: each answer
 cut at its budget with the cut share, else ending anywhere up to the share of its budget the
-longest finished sample answer used). Loading the model is measured apart (paid once).
+longest finished sample answer used; with the end nudge, ending sooner past its start). Loading the model is measured apart (paid once).
 """
 
 from __future__ import annotations
@@ -114,22 +114,23 @@ class CostModel:
         slope = (self.step - self.small_step) / (self.width - self.small_width)
         return max(self.small_step + slope * (w - self.small_width), 0.5 * min(self.step, self.small_step))
 
-    def call(self, w: float, budgets: list[int], cut: float, length: int | None = None) -> float:
+    def call(self, w: float, budgets: list[int], cut: float, length: int | None = None, nudge=None) -> float:
         """A call of width w (its sequences' `budgets`): its prefill (per padded token when `length`, the
         call's longest input in tokens, and the per-token cost are known, else per sequence) and its
         decode steps, the expected longest answer (expected_steps)."""
         prefill = self.prefill_token * w * length if self.prefill_token and length else self.prefill * w / self.width
-        return prefill + expected_steps(budgets, cut, self.used) * self.step_at(w)
+        return prefill + expected_steps(budgets, cut, self.used, nudge) * self.step_at(w)
 
-    def seconds(self, shards, budget, cfg, n: int, continues: bool, p_tokens=None) -> float:
+    def seconds(self, shards, budget, cfg, n: int, continues: bool, p_tokens=None, upper: bool = False) -> float:
         """Every planned call costed; a continuation reads its prompt and the answer so far (about the
-        budget: it was cut there)."""
-        total, c = 0.0, cfg.continuation
+        budget: it was cut there). `upper`: every answer runs to its budget, nudged or not."""
+        total, c, e = 0.0, cfg.continuation, cfg.sampling.end_nudge
+        nudge = (e.start, e.factor) if e.enabled and not upper else None
         batch, known = cfg.batch_size * n, p_tokens is not None and None not in p_tokens
         for calls in shards:
             for idx in calls:
                 total += self.call(len(idx) * n, [budget[i] for i in idx for _ in range(n)], self.cut,
-                                   max(p_tokens[i] for i in idx) if known else None)
+                                   max(p_tokens[i] for i in idx) if known else None, nudge)
             sent = sum(len(idx) for idx in calls) * n
             top = max((budget[i] for idx in calls for i in idx), default=0)
             length = max((p_tokens[i] for idx in calls for i in idx), default=0) + top if known else None
@@ -138,25 +139,37 @@ class CostModel:
                 piece = math.ceil(c.share * top)
                 for part in range(math.ceil(width / batch) if width >= 0.5 else 0):
                     w = min(batch, width - part * batch)
-                    total += self.call(w, [piece] * max(1, round(w)), self.cut_again, length + r * piece if known else None)
+                    total += self.call(w, [piece] * max(1, round(w)), self.cut_again, length + r * piece if known else None,
+                                       nudge)
                 width *= self.cut_again
         return total
 
 
-def expected_steps(budgets: list[int], cut: float, used: float) -> float:
+def expected_steps(budgets: list[int], cut: float, used: float, nudge: tuple[float, float] | None = None) -> float:
     """The expected decode steps of a call: the expected longest of its answers, each independently
     cut at its budget b (share `cut`) or else ending anywhere in (0, used * b] alike. A call runs until
     its longest answer ends, so where budgets differ the largest budget counts only as often as its
     answer is cut: sum over t < max(b) of P(longest > t), from each budget's P(answer <= t) (equal
-    budgets counted once, as a power)."""
+    budgets counted once, as a power). With the end nudge (start, factor: sampling.end_nudge), an
+    answer still going k tokens past its start ends at the next token with the chance of an answer
+    spread evenly over the rest of its budget, times factor ** k (the odds the nudge gives it)."""
     import numpy as np
 
     if not budgets:
         return 0.0
     b, count = np.unique(np.asarray(budgets, dtype=np.float64), return_counts=True)
+    b = b[:, None]
     t = np.arange(int(b.max()), dtype=np.float64)[None, :]
-    finished = (1 - cut) * np.minimum(1.0, t / np.maximum(used * b[:, None], 1e-9))
-    below = np.where(t >= b[:, None], 1.0, finished)  # P(answer <= t)
+    below = (1 - cut) * np.minimum(1.0, t / np.maximum(used * b, 1e-9))  # P(answer <= t), no nudge
+    if nudge is not None:
+        start = np.ceil(nudge[0] * b)
+        k = np.clip(t - start, 0, 400)  # tokens past the start (the chance is 1 long before 400)
+        hazard = np.where(k > 0, np.minimum(1.0, nudge[1] ** k / np.maximum(b - start, 1.0)), 0.0)
+        with np.errstate(divide="ignore"):
+            survive = np.exp(np.cumsum(np.log1p(-hazard), axis=1))  # not ended by the nudge by t
+        at_start = np.take_along_axis(below, np.minimum(start, t.shape[1] - 1).astype(int), axis=1)
+        below = np.where(t > start, 1 - (1 - at_start) * survive, below)
+    below = np.where(t >= b, 1.0, below)
     with np.errstate(divide="ignore"):
         log_all = (count[:, None] * np.log(below)).sum(axis=0)
     return float((1 - np.exp(log_all)).sum())
