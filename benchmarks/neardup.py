@@ -201,7 +201,23 @@ def run_datatrove(folder: Path, a) -> tuple[list, str]:
 METHODS = {"pairforge": run_pairforge, "rensa": run_rensa, "datatrove": run_datatrove, "datasketch": run_datasketch}
 
 
+IMPORTS = {  # imported before the clock starts: each method's time is its work, not its imports
+    "pairforge": ["pyarrow.parquet", "pyarrow.compute", "pyarrow.ipc", "numpy", "rensa", "pairforge.recipe",
+                  "pairforge.pipeline.dedupe", "pairforge.pipeline.spill", "pairforge.pipeline.stats",
+                  "pairforge.pipeline.neardup_pairs", "pairforge.pipeline.parallel", "pairforge.pipeline.stage"],
+    "rensa": ["pyarrow.parquet", "rensa"],
+    "datatrove": ["pyarrow.parquet", "xxhash", "datatrove.executor", "datatrove.pipeline.dedup",
+                  "datatrove.pipeline.readers", "datatrove.pipeline.writers", "datatrove.utils.word_tokenizers"],
+    "datasketch": ["pyarrow.parquet", "datasketch"],
+}
+
+
 def child(a) -> None:
+    import importlib
+
+    sys.path.insert(0, str(ROOT))
+    for module in IMPORTS[a.child]:
+        importlib.import_module(module)
     t0 = time.perf_counter()
     removed, lsh = METHODS[a.child](Path(a.data), a)
     seconds = time.perf_counter() - t0

@@ -5,7 +5,7 @@ buckets), so a bucket is read and sorted alone: memory is a bucket, not the inde
 such a stage's first pass (`observe`), decision (`resolve`) and second pass (`__call__`, a plain
 stage: table in, kept and dropped-with-reason out). `run_two_pass` runs the pre-generation stages
 with such stages in them (consecutive): first pass, the stages before them and their `observe` (the
-rows kept so far go to an Arrow IPC file); then each one's `resolve`, a later one not seeing the rows an
+rows kept so far go to an uncompressed Arrow IPC file); then each one's `resolve`, a later one not seeing the rows an
 earlier one drops; second pass over that file, them and the stages after them.
 """
 
@@ -123,8 +123,8 @@ class WholeSource:
         return folder
 
     def sign(self, table):
-        """What `observe` keeps of a table's rows (a pure function of the table: run_two_pass calls
-        it on a worker thread)."""
+        """What `observe` keeps of a table's rows (a pure function of the table; run_two_pass times
+        it apart from observing)."""
         return self._sign(table)
 
     def observe(self, table, signed=None) -> None:
@@ -145,18 +145,18 @@ class WholeSource:
     def __call__(self, table):
         import numpy as np
 
-        from .stage import split_by_reason
+        from .stage import split_by_mask
 
         if self.served == self.resolved == self.n:  # nothing observed waits: a one-off call
             self.observe(table)
             self.resolve()
         if self.served + table.num_rows > self.resolved:
             raise ValueError(f"{self.name}: {table.num_rows} rows handed in, {self.resolved - self.served} observed")
-        ids = np.arange(self.served, self.served + table.num_rows)
-        pos = np.minimum(np.searchsorted(self.drops, ids), max(len(self.drops) - 1, 0))
-        drop = self.drops[pos] == ids if len(self.drops) else np.zeros(len(ids), dtype=bool)
+        lo, hi = np.searchsorted(self.drops, [self.served, self.served + table.num_rows])
+        drop = np.zeros(table.num_rows, dtype=bool)
+        drop[self.drops[lo:hi] - self.served] = True
         self.served += table.num_rows
-        return split_by_reason(table, [(self.reason if d else None) for d in drop.tolist()])
+        return split_by_mask(table, drop, self.reason)
 
 
 def counted(batches, stats):
@@ -176,14 +176,20 @@ def whole_source_at(stages: list) -> list[int]:
 
 def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
     """Yield the rows left after `stages`, a table at a time, for source `batches` (see the module
-    docstring). Without a whole-source stage, one pass: a table per batch. The per-table work (the
-    stages before and after the whole-source ones, and their signing) runs on threads
-    (parallel.py); observing, deciding and recording stay in this thread, in source order."""
+    docstring). Without a whole-source stage, one pass: a table per batch. The source is read
+    ahead on a thread of its own and the first pass's rows are written behind on another
+    (parallel.py); the first pass's own work (the stages before the whole-source ones, signing,
+    observing) runs in this thread, and the stages after them run on the stage threads.
+
+    Why the first pass has no stage threads (measured, benchmarks/quality.py's 200k rows, 6 runs
+    interleaved): with them, pre filter + exact signing took 1.02 s (median; runs from 0.73 to
+    1.43 s as the threads contended for the GIL with the reader and the writer) against 0.74 s
+    (0.70-0.77) in this thread; with near-dedupe's signing (rensa holds the GIL) 4.95 vs 4.93 s."""
     import tempfile
 
     import numpy as np
 
-    from .parallel import apply_stages, ordered_map, prefetch, record_applied, run_stages_threaded
+    from .parallel import apply_stages, prefetch, record_applied, run_stages_threaded
     from .stage import run_stages
 
     at = whole_source_at(stages)
@@ -205,7 +211,7 @@ def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
         for s in whole:
             s.spill_dir = Path(tmp)
         try:
-            for table, done, signed in ordered_map(first_pass, prefetch(batches)):
+            for table, done, signed in map(first_pass, prefetch(batches)):
                 record_applied(done, stats, excluded)
                 for s, (sig, seconds) in zip(whole, signed):
                     stats.seconds[s.name] += seconds
@@ -260,11 +266,15 @@ class _Spill:
 
 
 def spill_options():
-    """The spill file: Arrow IPC, zstd. Measured on the quality benchmark's 200k rows (163 MB in
-    memory): Parquet (snappy) wrote 1.57 s / read 0.26 s / 102 MB; IPC + zstd 0.38 s / 0.09 s / 66 MB."""
+    """The spill file: Arrow IPC, uncompressed (as `datasets` keeps its own cache). Measured on the
+    quality benchmark's 200k rows (163 MB in memory): Parquet (snappy) wrote 1.57 s / read 0.26 s /
+    102 MB; IPC + zstd 0.67 CPU s / 0.22 / 64 MB; IPC + lz4 0.43 / 0.10 / 106 MB; IPC uncompressed
+    0.07 / 0.02 / 163 MB, and filters + exact dedupe 2.34 s (3.67 CPU s) against 2.60 s (4.29) with
+    zstd (medians of 5, interleaved). The file lives for one build's first pass; its disk is the
+    source's size in Arrow, what `datasets` takes to load the same rows."""
     import pyarrow as pa
 
-    return pa.ipc.IpcWriteOptions(compression="zstd")
+    return pa.ipc.IpcWriteOptions(compression=None)
 
 
 def read_back(path: Path, size: int):
