@@ -263,7 +263,9 @@ def peak_rss_child(rows: int, workdir: str) -> None:
 
 def peak_rss(rows: int, workdir: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--rss-child", "--rows", str(rows), "--workdir", str(workdir)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"the {rows:,}-row child failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

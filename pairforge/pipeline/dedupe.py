@@ -87,16 +87,20 @@ class NearDedupe(WholeSource):
     def _digests(self, texts):
         """(rows, num_perm) uint32 MinHash digests of each text's word shingles. One RMinHash a row:
         rensa's batch calls return objects whose conversion to NumPy costs more than they save
-        (measured: 0.25 s vs 0.15 s a 20k rows)."""
+        (measured: 0.25 s vs 0.15 s a 20k rows). The digests are gathered in an array.array (0.205
+        vs 0.233 s a 20k rows with a NumPy row each). Tried and dropped: shingles as byte slices of
+        the Arrow data (the same hashes, but finding the word bounds cost more than joining saved)."""
+        from array import array
+
         import numpy as np
         from rensa import RMinHash
 
-        digests = np.empty((len(texts), self.num_perm), dtype=np.uint32)
-        for i, text in enumerate(texts):
+        out = array("I")
+        for text in texts:
             mh = RMinHash(self.num_perm, self.seed)
             mh.update(shingles(text, self.shingle))
-            digests[i] = mh.digest()
-        return digests
+            out.extend(mh.digest())
+        return np.frombuffer(out, dtype=np.uint32).reshape(len(texts), self.num_perm)
 
     def _sign(self, table):
         """A table's (MinHash digests, band keys)."""
