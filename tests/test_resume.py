@@ -88,3 +88,18 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tiny_model, 
     ids = [k for rows in got.values() for k, *_ in rows]
     assert len(ids) == len(set(ids))  # none doubled
 
+
+
+def test_a_first_pass_spill_a_killed_build_left_is_removed_by_the_next_run(tiny_model, tmp_path):
+    """The first pass spills the source's rows (uncompressed Arrow: the source's size) to a folder in
+    .pairforge_work that a SIGKILL leaves behind; the next build on the folder removes it."""
+    out = tmp_path / "out"
+    recipe = recipe_file(tiny_model, tmp_path, out)
+    run(recipe)
+    stale = out / ".pairforge_work" / "pairforge-spill-killed"
+    (stale / "dedupe_exact" / "buckets").mkdir(parents=True)
+    (stale / "rows.arrow").write_bytes(b"\0" * 4096)
+    before = datasets.load_dataset(str(out))["train"].to_list()
+    run(recipe)
+    assert not stale.exists()
+    assert datasets.load_dataset(str(out))["train"].to_list() == before

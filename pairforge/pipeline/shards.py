@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import PairforgeError
 from ..io import atomic_write_parquet, atomic_write_text
+from .spill import SPILL_PREFIX
 
 WORK = ".pairforge_work"
 LEGACY_WORK = "_work"  # the name before: adopted by `ShardStore.open`, replaced like WORK by publish
@@ -83,6 +84,8 @@ class ShardStore:
             (store.work / sub).mkdir(parents=True, exist_ok=True)
             for stale in (store.work / sub).glob(".*.tmp-*"):  # left by a killed run
                 stale.unlink()
+        for stale in store.work.glob(f"{SPILL_PREFIX}*"):  # a killed run's first pass (the build holds the lock)
+            shutil.rmtree(stale, ignore_errors=True)
         if not manifest.exists():
             atomic_write_text(manifest, json.dumps({"fingerprint": fingerprint, "layout": LAYOUT}))
         return store

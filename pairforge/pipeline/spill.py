@@ -18,6 +18,7 @@ from pathlib import Path
 RECORD = [("key", "<u8"), ("row", "<u4")]
 FLUSH = 1 << 18  # records buffered before they are written to their buckets (3 MiB; 1 << 20: near-dedupe peak RSS +46 MiB at 100k rows)
 SPILL_BATCH = 1000  # rows per table on the second pass (a build reads 1000 at a time)
+SPILL_PREFIX = "pairforge-spill-"  # the first pass's folder (a build's own is removed by its next run if killed)
 
 
 class Buckets:
@@ -117,7 +118,7 @@ class WholeSource:
         import tempfile
 
         if self.spill_dir is None and self._tmp is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="pairforge-spill-")
+            self._tmp = tempfile.TemporaryDirectory(prefix=SPILL_PREFIX)
         folder = Path(self.spill_dir or self._tmp.name) / self.name
         folder.mkdir(parents=True, exist_ok=True)
         return folder
@@ -206,7 +207,7 @@ def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
             signed.append((s.sign(table), time.perf_counter() - t0))
         return table, done, signed
 
-    with tempfile.TemporaryDirectory(prefix="pairforge-spill-", dir=workdir) as tmp:
+    with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=workdir) as tmp:
         path, spill, table = Path(tmp) / "rows.arrow", _Spill(Path(tmp) / "rows.arrow"), None
         for s in whole:
             s.spill_dir = Path(tmp)
