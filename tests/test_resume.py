@@ -89,7 +89,6 @@ def test_sigkill_at_several_points_then_resume_equals_uninterrupted(tiny_model, 
     assert len(ids) == len(set(ids))  # none doubled
 
 
-
 def test_a_first_pass_spill_a_killed_build_left_is_removed_by_the_next_run(tiny_model, tmp_path):
     """The first pass spills the source's rows (uncompressed Arrow: the source's size) to a folder in
     .pairforge_work that a SIGKILL leaves behind; the next build on the folder removes it."""
