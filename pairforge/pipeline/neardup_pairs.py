@@ -6,9 +6,12 @@ in the order the rows came (j), and each row's earlier partners in order (i)."""
 
 from __future__ import annotations
 
-PAIR_LIMIT = 1 << 22  # pairs made at once from one bucket (a huge group is cut into pieces)
-COMPACT = 1 << 22  # raw pairs gathered before duplicates (one pair, several bands) are removed
-VERIFY_CHUNK = 1 << 16  # pairs verified at once (two signatures each)
+# The resolve step's working memory is set by these three, not by the rows. At 1 << 22 pairs a
+# compaction held ~100 MB for a moment: 10M streamed rows peaked at 410 MiB against 333 at 1M, the
+# near resolve adding 36 MiB at 3M rows; at 1 << 20 it adds 16 (benchmarks/quality.py --streamed-only).
+PAIR_LIMIT = 1 << 20  # pairs made at once from one bucket (a huge group is cut into pieces)
+COMPACT = 1 << 20  # raw pairs gathered before duplicates (one pair, several bands) are removed
+VERIFY_CHUNK = 1 << 15  # pairs verified at once (two signatures each)
 _LOW = 2**32 - 1
 
 
