@@ -90,7 +90,7 @@ def make_data(rows: int, folder: Path, seed: int = 0) -> None:
 
 
 def run_pairforge(folder: Path, a) -> tuple[list, str]:
-    """NearDedupe as a build runs it (spill.run_two_pass: the rows signed on threads and spilled,
+    """NearDedupe as a build runs it (spill.run_two_pass: the rows signed and spilled,
     decided, read back and handed out)."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -108,19 +108,21 @@ def truncation_facts(stats: dict, recipe: dict) -> dict:
     rows dropped for it (drops.filter_post.rejected_truncated) and written pairs whose rejected
     answer was cut (rejected_finish_reason.length: 0 under filters.truncated drop)."""
     generated = next((f["rows"] for f in stats.get("funnel") or [] if f["stage"] == "generate"), None)
+    gen = stats.get("generation") or {}
+    nudge = ((recipe.get("weak_model") or {}).get("sampling") or {}).get("end_nudge")
     return {"mode": (recipe.get("filters") or {}).get("truncated", "drop"), "generated": generated,
             "share": (stats.get("length_picture") or {}).get("truncated_share_generated"),
             "dropped": ((stats.get("drops") or {}).get("filter_post") or {}).get("rejected_truncated", 0),
             "written": (stats.get("rejected_finish_reason") or {}).get("length", 0),
             # tokens the weak model generated (continuations included) vs those in the written pairs
-            "tokens_generated": (stats.get("generation") or {}).get("tokens_generated"),
+            "tokens_generated": gen.get("tokens_generated"),
             "tokens_published": ((stats.get("lengths") or {}).get("rejected") or {}).get("total"),
-            "continued": (stats.get("generation") or {}).get("continued", 0),
-            "tokens_continued": (stats.get("generation") or {}).get("tokens_continued", 0),
-            # length-controlled sampling: the setting from recipe.yaml, the count from stats.json
-            "nudge": next((e for e in [((recipe.get("weak_model") or {}).get("sampling") or {}).get("end_nudge")]
-                           if isinstance(e, dict) and e.get("enabled")), None),  # None: off (or a recipe before it)
-            "ended_after_nudge": (stats.get("generation") or {}).get("ended_after_nudge", 0)}
+            "continued": gen.get("continued", 0),
+            "tokens_continued": gen.get("tokens_continued", 0),
+            # length-controlled sampling: the setting from recipe.yaml (None: off, or a recipe from before
+            # it), the count from stats.json
+            "nudge": nudge if isinstance(nudge, dict) and nudge.get("enabled") else None,
+            "ended_after_nudge": gen.get("ended_after_nudge", 0)}
 
 
 def lineage_facts(lineage: dict | None) -> dict | None:

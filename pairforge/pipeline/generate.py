@@ -113,8 +113,9 @@ def nudged(cfg: WeakModel, answers) -> int:
     """How many of `answers` ((completion, its budget) pairs) ended after their end nudge began
     (sampling.end_nudge): their end token was chosen with its logit raised."""
     e = cfg.sampling.end_nudge
-    return sum(e.enabled and o.finish_reason == "stop" and o.error is None and e.ended_after(o.tokens, b)
-               for o, b in answers)
+    if not e.enabled:
+        return 0
+    return sum(o.finish_reason == "stop" and o.error is None and e.ended_after(o.tokens, b) for o, b in answers)
 
 
 def _continue(backend, cfg: WeakModel, rows, prompts, completions: dict, budget, p_tokens, on_batch) -> dict:

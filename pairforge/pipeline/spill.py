@@ -12,7 +12,6 @@ earlier one drops; second pass over that file, them and the stages after them.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 RECORD = [("key", "<u8"), ("row", "<u4")]
@@ -123,16 +122,11 @@ class WholeSource:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def sign(self, table):
-        """What `observe` keeps of a table's rows (a pure function of the table; run_two_pass times
-        it apart from observing)."""
-        return self._sign(table)
-
-    def observe(self, table, signed=None) -> None:
-        """Keep the table's rows' signatures (`signed`: sign(table), when already computed)."""
+    def observe(self, table) -> None:
+        """Keep the table's rows' signatures."""
         if self.n + table.num_rows > 2**32:
             raise ValueError(f"{self.name} holds at most 2**32 rows")
-        self._observe(self._sign(table) if signed is None else signed, self.n)
+        self._observe(self._sign(table), self.n)
         self.n += table.num_rows
 
     def resolve(self, absent=None) -> None:
@@ -145,8 +139,10 @@ class WholeSource:
 
     def __call__(self, table):
         import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-        from .stage import split_by_mask
+        from .stage import split_by_reason
 
         if self.served == self.resolved == self.n:  # nothing observed waits: a one-off call
             self.observe(table)
@@ -157,7 +153,7 @@ class WholeSource:
         drop = np.zeros(table.num_rows, dtype=bool)
         drop[self.drops[lo:hi] - self.served] = True
         self.served += table.num_rows
-        return split_by_mask(table, drop, self.reason)
+        return split_by_reason(table, pc.if_else(pa.array(drop), self.reason, pa.scalar(None, pa.string())))
 
 
 def counted(batches, stats):
@@ -190,7 +186,7 @@ def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
 
     import numpy as np
 
-    from .parallel import apply_stages, prefetch, record_applied, run_stages_threaded
+    from .parallel import prefetch, run_stages_threaded
     from .stage import run_stages
 
     at = whole_source_at(stages)
@@ -199,25 +195,16 @@ def run_two_pass(batches, stages: list, stats, excluded, workdir=None):
         return
     head, whole, rest = stages[: at[0]], stages[at[0] : at[-1] + 1], stages[at[-1] + 1 :]
 
-    def first_pass(batch):
-        table, done = apply_stages(batch, head)
-        signed = []
-        for s in whole:
-            t0 = time.perf_counter()
-            signed.append((s.sign(table), time.perf_counter() - t0))
-        return table, done, signed
-
     with tempfile.TemporaryDirectory(prefix=SPILL_PREFIX, dir=workdir) as tmp:
         path, spill, table = Path(tmp) / "rows.arrow", _Spill(Path(tmp) / "rows.arrow"), None
         for s in whole:
             s.spill_dir = Path(tmp)
         try:
-            for table, done, signed in map(first_pass, prefetch(batches)):
-                record_applied(done, stats, excluded)
-                for s, (sig, seconds) in zip(whole, signed):
-                    stats.seconds[s.name] += seconds
+            for batch in prefetch(batches):
+                table = run_stages(batch, head, stats, excluded)
+                for s in whole:
                     with stats.timed(s.name):
-                        s.observe(table, sig)
+                        s.observe(table)
                 if table.num_rows:
                     spill.behind.put(table)
         except BaseException:

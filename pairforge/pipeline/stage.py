@@ -51,14 +51,6 @@ def split_by_reason(table, reasons):
     return table.filter(pc.invert(drop)), table.filter(drop).append_column("reason", reasons.filter(drop))
 
 
-def split_by_mask(table, drop, reason: str):
-    """split_by_reason for one reason: the rows where the NumPy bool array `drop` is set go, with `reason`."""
-    import pyarrow as pa
-
-    dropped = table.filter(pa.array(drop))
-    return table.filter(pa.array(~drop)), dropped.append_column("reason", pa.repeat(pa.scalar(reason, pa.string()), dropped.num_rows))
-
-
 def record(name: str, kept, dropped, stats, excluded) -> None:
     """What stage `name` did: its dropped rows (with reasons) to excluded/, its kept count to the funnel."""
     excluded.add(name, dropped, stats)
