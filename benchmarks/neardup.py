@@ -201,14 +201,17 @@ def run_datatrove(folder: Path, a) -> tuple[list, str]:
 METHODS = {"pairforge": run_pairforge, "rensa": run_rensa, "datatrove": run_datatrove, "datasketch": run_datasketch}
 
 
-IMPORTS = {  # imported before the clock starts: each method's time is its work, not its imports
-    "pairforge": ["pyarrow.parquet", "pyarrow.compute", "pyarrow.ipc", "numpy", "rensa", "pairforge.recipe",
+# Imported before the clock starts: each method's time is its work, not its imports. pandas for all:
+# pyarrow imports it the first time it converts Python objects (pa.array of a list, a str scalar), 0.25-0.37 s
+# that landed in whichever method's clock made the first such call (a build has it already: `datasets` loads it).
+IMPORTS = {
+    "pairforge": ["pandas", "pyarrow.parquet", "pyarrow.compute", "pyarrow.ipc", "numpy", "rensa", "pairforge.recipe",
                   "pairforge.pipeline.dedupe", "pairforge.pipeline.spill", "pairforge.pipeline.stats",
                   "pairforge.pipeline.neardup_pairs", "pairforge.pipeline.parallel", "pairforge.pipeline.stage"],
-    "rensa": ["pyarrow.parquet", "rensa"],
-    "datatrove": ["pyarrow.parquet", "xxhash", "datatrove.executor", "datatrove.pipeline.dedup",
+    "rensa": ["pandas", "pyarrow.parquet", "rensa"],
+    "datatrove": ["pandas", "pyarrow.parquet", "xxhash", "datatrove.executor", "datatrove.pipeline.dedup",
                   "datatrove.pipeline.readers", "datatrove.pipeline.writers", "datatrove.utils.word_tokenizers"],
-    "datasketch": ["pyarrow.parquet", "datasketch"],
+    "datasketch": ["pandas", "pyarrow.parquet", "datasketch"],
 }
 
 
@@ -216,6 +219,11 @@ def child(a) -> None:
     import importlib
 
     sys.path.insert(0, str(ROOT))
+    if a.child == "pairforge":
+        from pairforge.pipeline.process_memory import arrow_lean_pool, cap_malloc_arenas
+
+        cap_malloc_arenas()  # as the CLI does
+        arrow_lean_pool()
     for module in IMPORTS[a.child]:
         importlib.import_module(module)
     t0 = time.perf_counter()

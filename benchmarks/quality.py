@@ -239,9 +239,6 @@ def peak_rss_child(rows: int, workdir: str) -> None:
     import resource
 
     from pairforge.pipeline.build import post_generation_stages, pre_generation_stages
-    from pairforge.pipeline.parallel import cap_malloc_arenas
-
-    cap_malloc_arenas()  # as the CLI does
     from pairforge.pipeline.spill import counted, run_two_pass
     from pairforge.pipeline.stage import run_stages
     from pairforge.pipeline.stats import Stats
@@ -291,6 +288,10 @@ def main():
     ap.add_argument("--streamed-only", action="store_true", help="only the streamed sizes' rows/s and peak RSS table")
     ap.add_argument("--workdir", default="/tmp/pairforge-bench-quality")
     args = ap.parse_args()
+    from pairforge.pipeline.process_memory import arrow_lean_pool, cap_malloc_arenas
+
+    cap_malloc_arenas()  # as the CLI does (a child caps its own; it inherits the Arrow pool's choice)
+    arrow_lean_pool()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     if args.rss_child:

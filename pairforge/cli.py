@@ -24,9 +24,12 @@ def _json_option(what: str):
 
 
 def _start(quiet: bool):
-    """Every command's work runs under this: -q silences the libraries; stdout is kept for the result."""
+    """Every command's work runs under this: Arrow's memory pool the lean one, -q silences the
+    libraries; stdout is kept for the result."""
+    from .pipeline.process_memory import arrow_lean_pool
     from .quiet import quiet_libraries, result_only_on_stdout
 
+    arrow_lean_pool()
     if quiet:
         quiet_libraries()
     return result_only_on_stdout()
@@ -276,9 +279,9 @@ def format_summary(s: dict) -> str:
 
 
 def main():
-    from .pipeline.parallel import cap_malloc_arenas
+    from .pipeline.process_memory import cap_malloc_arenas
 
-    cap_malloc_arenas()  # the stage threads' memory stays flat (parallel.py)
+    cap_malloc_arenas()  # the stage threads' memory stays flat (process_memory.py)
     cli(prog_name="pairforge")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pairforge.pipeline.dedupe import NearDedupe
 from pairforge.pipeline.stage import split_by_reason
-from pairforge.pipeline.text import dedupe_texts, normalised
+from pairforge.pipeline.text import dedupe_texts, normalised, shingles
 
 _ROW_BITS = 2**32 - 1  # the index: the low 32 bits of an entry are the row id
 _KEY_BITS = 2**64 - 2**32  # and the high 32 bits the band key's
@@ -36,9 +36,20 @@ class ReferenceNearDedupe:
         self.segments: list = []  # sorted uint64: band key's high 32 bits | row id
 
     # -------------------------------------------------------------- index
-    # the signing is the new stage's own (unchanged): only the index and its queries are the old ones
+    # the band keys are the new stage's own (unchanged); the signing is the old per-row one (a Python
+    # str.split and join per shingle), so the vectorised shingles are checked against it
     _band_keys = NearDedupe._band_keys
-    _digests = NearDedupe._digests
+
+    def _digests(self, texts):
+        import numpy as np
+        from rensa import RMinHash
+
+        out = []
+        for text in texts:
+            mh = RMinHash(self.num_perm, self.seed)
+            mh.update(shingles(text, self.shingle))
+            out.append(mh.digest())
+        return np.array(out, dtype=np.uint32).reshape(len(texts), self.num_perm)
 
     def _add_segment(self, keys, rows) -> None:
         """One sorted uint64 per (band key, row): the key's high 32 bits and the row id below."""

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from pairforge.data.schemas import pair_schema
-from pairforge.pipeline import neardup_pairs, spill
+from pairforge.pipeline import buckets, neardup_pairs, spill
 from pairforge.pipeline.build import pre_generation_stages
 from pairforge.pipeline.dedupe import NearDedupe
 from pairforge.pipeline.stage import run_stages
@@ -50,7 +50,7 @@ def cfg(**kw):
 
 @pytest.mark.parametrize("settings", [{}, {"threshold": 0.3, "bands": 64}, {"num_perm": 64, "bands": 8}])
 def test_same_removals_as_the_in_memory_index(settings, monkeypatch):
-    monkeypatch.setattr(spill, "FLUSH", 97)  # small pieces: every flush, split and chunk path runs
+    monkeypatch.setattr(buckets, "FLUSH", 97)  # small pieces: every flush, split and chunk path runs
     monkeypatch.setattr(neardup_pairs, "PAIR_LIMIT", 5)
     monkeypatch.setattr(neardup_pairs, "COMPACT", 11)
     monkeypatch.setattr(neardup_pairs, "VERIFY_CHUNK", 7)
@@ -89,6 +89,29 @@ def test_rows_handed_back_must_be_the_rows_observed():
     stage.resolve()
     with pytest.raises(ValueError, match="3 rows handed in, 2 observed"):
         stage(table(["a b c", "d e f", "g"], 0))
+
+
+def test_buckets_hand_back_each_bucket_in_the_order_added_across_runs(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setattr(buckets, "FLUSH", 40)  # many runs in the file
+    rng = np.random.default_rng(0)
+    store, keys, rows = buckets.Buckets(tmp_path / "b", bits=3), [], []
+    for size in (0, 7, 100, 1, 33, 250, *[13] * 20):
+        k = rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True)
+        k[: size // 3] = k[:1]  # a repeated key: its records share a bucket, in the order added
+        r = np.arange(len(rows), len(rows) + size, dtype=np.uint32)
+        store.add(k, r)
+        keys += k.tolist()
+        rows += r.tolist()
+    got = [(int(b["key"][0] >> 61), rec) for b in store for rec in zip(b["key"].tolist(), b["row"].tolist())]
+    expected = sorted(((k >> 61, (k, r)) for k, r in zip(keys, rows)), key=lambda x: x[0])  # stable: added order
+    assert got == expected
+    assert len(store.runs) > 5
+    with open(store.path, "r+b") as f:  # the file loses its tail: an error, not short buckets
+        f.truncate(store.records * buckets.RECORD_SIZE - 5)
+    with pytest.raises(OSError, match="bytes read of bucket"):
+        list(store)
 
 
 class Excluded:

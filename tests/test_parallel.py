@@ -166,10 +166,29 @@ def test_malloc_arenas_are_capped_on_glibc_unless_the_user_set_them():
     import subprocess
     import sys
 
-    code = "from pairforge.pipeline.parallel import cap_malloc_arenas; print(cap_malloc_arenas())"
+    code = "from pairforge.pipeline.process_memory import cap_malloc_arenas; print(cap_malloc_arenas())"
     env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
     capped = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert capped.stdout.strip() == ("True" if platform.libc_ver()[0] == "glibc" else "False")
     kept = subprocess.run([sys.executable, "-c", code], env={**env, "MALLOC_ARENA_MAX": "4"}, capture_output=True,
                           text=True, check=True)
     assert kept.stdout.strip() == "False"
+
+
+def test_arrow_uses_a_lean_pool_unless_the_user_chose_one(tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    code = ("from pairforge.pipeline.process_memory import arrow_lean_pool; print(arrow_lean_pool()); "
+            "import os, pyarrow as pa; pa.array([1]); print(pa.default_memory_pool().backend_name, "
+            "os.environ['ARROW_DEFAULT_MEMORY_POOL'])")
+    run = lambda code, env: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                           check=True).stdout.split()
+    name, backend, inherited = run(code, env)
+    assert name in ("jemalloc", "system") and backend == inherited == name  # not pyarrow's mimalloc default
+    assert run(code, {**env, "ARROW_DEFAULT_MEMORY_POOL": "mimalloc"}) == ["None", "mimalloc", "mimalloc"]
+    cli = ("import os, sys; sys.argv = ['pairforge', 'inspect', %r]; from pairforge.cli import main\n"
+           "try:\n    main()\nexcept SystemExit:\n    pass\nprint(os.environ['ARROW_DEFAULT_MEMORY_POOL'])"
+           % str(tmp_path / "missing"))
+    assert run(cli, env)[-1] == name  # a command's work starts with the setting

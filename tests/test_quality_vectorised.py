@@ -9,7 +9,8 @@ import pytest
 from pairforge.data.schemas import generated_schema
 from pairforge.pipeline.dedupe import ExactDedupe
 from pairforge.pipeline.filters import PostFilter
-from pairforge.pipeline.text import normalised, repeated_ngram_ratios, word_ids, word_jaccards, word_lists, words
+from pairforge.pipeline.text import (normalised, repeated_ngram_ratios, shingle_lists, shingles, word_ids, word_jaccards,
+                                     word_lists, words)
 from reference_text import repeated_ngram_ratio, word_jaccard
 from pairforge.recipe import recipe_from_dict
 
@@ -147,7 +148,10 @@ def prompt_table(rng: random.Random, n: int, pool: list):
 
 
 @pytest.mark.parametrize("key", ["user_turns", "prompt", "prompt_and_chosen"])
-def test_exact_dedupe_matches_the_hash_set_reference(key):
+def test_exact_dedupe_matches_the_hash_set_reference(key, monkeypatch):
+    from pairforge.pipeline import buckets
+
+    monkeypatch.setattr(buckets, "FLUSH", 50)  # many runs in the buckets' file
     rng, pool = random.Random(hash(key) % 1000), []
     new, old = ExactDedupe(key), ReferenceExactDedupe(key)
     for n in (0, 1, 5, 300, 0, 700, 2):
@@ -168,3 +172,17 @@ def test_word_lists_of_sliced_and_chunked_arrays():
         for w, r in zip(flat.to_pylist(), rows.tolist()):
             got[r].append(w)
         assert got == [words(t or "") for t in arr.to_pylist()]
+
+
+def test_shingle_lists_match_the_per_row_shingles():
+    """Near-dedupe's Arrow shingles are shingles() of each normalised text (UTF-8), for every shingle size,
+    on Unicode whitespace and case, empty, null, sliced, chunked and large-string arrays."""
+    rng = random.Random(3)
+    texts = [random_text(rng) for _ in range(1500)] + SPECIAL + ["a", "a b", "a b c", " a  b ", "\u2003", "x\u3000y"]
+    arrays = [pa.array(texts, pa.string()), pa.array(texts, pa.string()).slice(5, 700),
+              pa.chunked_array([texts[:40], texts[40:900]]), pa.array(texts[:300], pa.large_string()),
+              pa.array([], pa.string()), pa.array([None, None], pa.string())]
+    for arr in arrays:
+        norm = normalised(pa.array(arr.to_pylist(), pa.string())).to_pylist()
+        for size in (1, 2, 3, 5):
+            assert shingle_lists(arr, size) == [[x.encode() for x in shingles(t or "", size)] for t in norm], size

@@ -27,26 +27,6 @@ def threads() -> int:
     return max(1, min(MAX_THREADS, n))
 
 
-def cap_malloc_arenas(n: int = 2) -> bool:
-    """Cap glibc malloc's arenas at `n` for this process (what MALLOC_ARENA_MAX=n does at start-up).
-    glibc gives each thread that allocates an arena of its own (up to 8 per CPU) and keeps what each
-    grew to: with the stage threads, rows streamed through every pre-generation stage peaked at 429 MiB
-    for 3M rows (523 MiB for 10M) against 367 MiB with one thread; with 2 arenas, 380 MiB (measured;
-    malloc_trim did not help: 450). Process-wide, so the CLI calls it (its process is its own) and a
-    library caller decides for theirs; a MALLOC_ARENA_MAX already set wins. False where there is no
-    glibc mallopt (macOS, musl)."""
-    import ctypes
-
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    m_arena_max = -8  # glibc's M_ARENA_MAX
-    return bool(mallopt(m_arena_max, n))
-
-
 def ordered_map(fn, items, workers: int | None = None, ahead: int | None = None):
     """fn(item) for each of `items`, in order, computed on `workers` threads with at most `ahead`
     items in flight. `items` is read in the calling thread (a generator with side effects stays

@@ -1,9 +1,7 @@
-"""Disk-backed pieces for stages that see the whole source before deciding (exact and near dedupe).
+"""Stages that see the whole source before deciding (exact and near dedupe), and their two passes.
 
-`Buckets`: records appended to one file per bucket of their key's top bits (datatrove's MinHash
-buckets), so a bucket is read and sorted alone: memory is a bucket, not the index. `WholeSource`:
-such a stage's first pass (`observe`), decision (`resolve`) and second pass (`__call__`, a plain
-stage: table in, kept and dropped-with-reason out). `run_two_pass` runs the pre-generation stages
+`WholeSource` (its index on disk: buckets.py): such a stage's first pass (`observe`), decision
+(`resolve`) and second pass (`__call__`, a plain stage: table in, kept and dropped-with-reason out). `run_two_pass` runs the pre-generation stages
 with such stages in them (consecutive): first pass, the stages before them and their `observe` (the
 rows kept so far go to an uncompressed Arrow IPC file); then each one's `resolve`, a later one not seeing the rows an
 earlier one drops; second pass over that file, them and the stages after them.
@@ -11,88 +9,10 @@ earlier one drops; second pass over that file, them and the stages after them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-RECORD = [("key", "<u8"), ("row", "<u4")]
-FLUSH = 1 << 18  # records buffered before they are written to their buckets (3 MiB; 1 << 20: near-dedupe peak RSS +46 MiB at 100k rows)
 SPILL_BATCH = 1000  # rows per table on the second pass (a build reads 1000 at a time)
 SPILL_PREFIX = "pairforge-spill-"  # the first pass's folder (a build's own is removed by its next run if killed)
-
-
-class Buckets:
-    """(uint64 key, uint32 row) records, bucketed by the key's top `bits` bits, one file each.
-    Within a bucket, records keep the order they were added in."""
-
-    def __init__(self, folder: Path, bits: int = 9):
-        if not 0 < bits <= 16:
-            raise ValueError("Buckets: bits must be 1..16")
-        self.folder, self.bits, self.pending, self.buffered = Path(folder), bits, [], 0
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.behind = None  # the sorting and writing of a full buffer, on a thread (parallel.WriteBehind)
-
-    def add(self, keys, rows) -> None:
-        import numpy as np
-
-        rec = np.empty(len(keys), dtype=RECORD)
-        rec["key"], rec["row"] = keys, rows
-        self.pending.append(rec)
-        self.buffered += len(rec)
-        if self.buffered >= FLUSH:
-            self._hand_off()
-
-    def _hand_off(self) -> None:
-        """The buffered records to the writer thread (one buffer waits at most: 2 x FLUSH records held)."""
-        import numpy as np
-
-        from .parallel import WriteBehind
-
-        if self.pending:
-            self.behind = self.behind or WriteBehind(self._write, ahead=1)
-            self.behind.put(np.concatenate(self.pending))
-            self.pending, self.buffered = [], 0
-
-    def flush(self) -> None:
-        """Every record added is in its bucket's file."""
-        self._hand_off()
-        if self.behind is not None:
-            behind, self.behind = self.behind, None
-            behind.close()
-
-    def _write(self, rec) -> None:
-        import numpy as np
-
-        bucket = (rec["key"] >> np.uint64(64 - self.bits)).astype(np.uint16)  # bits <= 16
-        rec = rec[np.argsort(bucket, kind="stable")]  # stable: rows stay in order; on uint16 a radix sort (x6)
-        ends = np.cumsum(np.bincount(bucket, minlength=1 << self.bits))
-        for b, (lo, hi) in enumerate(zip(np.concatenate([[0], ends[:-1]]), ends)):
-            if hi > lo:
-                with open(self.folder / f"{b:04d}.bin", "ab") as f:
-                    f.write(rec[lo:hi].tobytes())
-
-    def __iter__(self):
-        """Each non-empty bucket's records, as one NumPy record array."""
-        import numpy as np
-
-        self.flush()
-        for b in range(1 << self.bits):
-            path = self.folder / f"{b:04d}.bin"
-            if path.exists():
-                yield np.fromfile(path, dtype=RECORD)
-
-
-def read_rows(path: Path, rows, width: int):
-    """Fixed-width rows `rows` (sorted, unique) of a binary file, as a (len(rows), width) uint8
-    array: one pread each, so only what is read is held (a memory map would count every page it
-    touches in the process's resident memory)."""
-    import numpy as np
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = b"".join(os.pread(fd, width, int(r) * width) for r in rows.tolist())
-    finally:
-        os.close(fd)
-    return np.frombuffer(data, dtype=np.uint8).reshape(len(rows), width)
 
 
 class WholeSource:
