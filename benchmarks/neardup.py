@@ -207,7 +207,8 @@ METHODS = {"pairforge": run_pairforge, "rensa": run_rensa, "datatrove": run_data
 IMPORTS = {
     "pairforge": ["pandas", "pyarrow.parquet", "pyarrow.compute", "pyarrow.ipc", "numpy", "rensa", "pairforge.recipe",
                   "pairforge.pipeline.dedupe", "pairforge.pipeline.spill", "pairforge.pipeline.stats",
-                  "pairforge.pipeline.neardup_pairs", "pairforge.pipeline.parallel", "pairforge.pipeline.stage"],
+                  "pairforge.pipeline.neardup_pairs", "pairforge.pipeline.parallel", "pairforge.pipeline.stage",
+                  "pairforge.pipeline.buckets"],
     "rensa": ["pandas", "pyarrow.parquet", "rensa"],
     "datatrove": ["pandas", "pyarrow.parquet", "xxhash", "datatrove.executor", "datatrove.pipeline.dedup",
                   "datatrove.pipeline.readers", "datatrove.pipeline.writers", "datatrove.utils.word_tokenizers"],

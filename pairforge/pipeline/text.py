@@ -7,6 +7,7 @@ import re
 import string
 
 _WORD = re.compile(r"\w+")
+JOIN_LIMIT = 2**31 - 1  # bytes a string array holds (32-bit offsets); shingle_lists joins in large strings beyond
 _PUNCT = str.maketrans({c: " " for c in string.punctuation})
 
 
@@ -85,6 +86,8 @@ def shingle_lists(arr, size: int) -> list[list[bytes]]:
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(filled(arr, ""))))
     flat, off = words.flatten(), np.asarray(words.offsets, dtype=np.int64)  # "" splits to one empty word
+    if flat.nbytes * size >= JOIN_LIMIT:  # the shingles could overflow a string array's 32-bit offsets
+        flat = flat.cast(pa.large_string())
     n = np.diff(off)
     whole = n >= size  # rows of at least `size` words: their runs of `size` words; the others: all their words
     cut, space = len(flat) - size + 1, pa.scalar(" ", flat.type)  # large_string text: a large_string separator
@@ -93,6 +96,7 @@ def shingle_lists(arr, size: int) -> list[list[bytes]]:
         joined = pc.binary_join_element_wise(*(flat.slice(i, cut) for i in range(size)), space)
         inside = np.arange(cut) + size <= np.repeat(off[1:], n)[:cut]  # the run ends in its first word's row
         runs = joined.filter(pa.array(inside)).cast(pa.large_binary()).to_pylist()
+    space = pa.scalar(" ", words.type.value_type)
     short = pc.binary_join(words.filter(pa.array(~whole)), space).cast(pa.large_binary()) if not whole.all() else []
     short = iter(short.to_pylist() if len(short) else [])
     out, lo = [], 0
