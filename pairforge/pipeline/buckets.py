@@ -29,7 +29,7 @@ class Buckets:
             raise ValueError("Buckets: bits must be 1..16")
         self.folder, self.bits, self.pending, self.buffered = Path(folder), bits, [], 0
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.path, self.runs, self.records = self.folder / "runs.bin", [], 0  # runs: each one's bucket bounds
+        self.path, self.runs = self.folder / "runs.bin", []  # runs: each one's bucket bounds, byte offsets in the file
         self.behind = None  # the sorting and writing of a full buffer, on a thread (parallel.WriteBehind)
 
     def add(self, keys, rows) -> None:
@@ -69,8 +69,7 @@ class Buckets:
         np.cumsum(np.bincount(bucket, minlength=1 << self.bits), out=bounds[1:])
         with open(self.path, "ab") as f:
             f.write(memoryview(rec).cast("B"))
-        self.runs.append(bounds + self.records)
-        self.records += len(rec)
+        self.runs.append((self.runs[-1][-1] if self.runs else 0) + bounds * RECORD_SIZE)
 
     def __iter__(self):
         """Each non-empty bucket's records, as one NumPy record array (read-only; one pread a run)."""
@@ -79,7 +78,7 @@ class Buckets:
         self.flush()
         if not self.runs:
             return
-        runs = np.stack(self.runs) * RECORD_SIZE  # (runs, buckets + 1) byte offsets
+        runs = np.stack(self.runs)  # (runs, buckets + 1)
         fd = os.open(self.path, os.O_RDONLY)
         try:
             for b in range(1 << self.bits):
