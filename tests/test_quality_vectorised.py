@@ -9,8 +9,8 @@ import pytest
 from pairforge.data.schemas import generated_schema
 from pairforge.pipeline.dedupe import ExactDedupe
 from pairforge.pipeline.filters import PostFilter
-from pairforge.pipeline.text import (normalised, repeated_ngram_ratios, shingle_lists, shingles, word_ids, word_jaccards,
-                                     word_lists, words)
+from pairforge.pipeline.text import normalised, shingle_lists, shingles, words
+from pairforge.pipeline.word_hashes import repeated_ngram_ratios, word_hash, word_hashes, word_jaccards
 from reference_text import repeated_ngram_ratio, word_jaccard
 from pairforge.recipe import recipe_from_dict
 
@@ -94,21 +94,51 @@ def test_post_filter_matches_the_per_row_reference(overrides):
         assert outcome(PostFilter(f), table) == outcome(ReferencePostFilter(f), table)
 
 
+def hashed_words(arr) -> list[list[int]]:
+    """word_hashes() of an array, as a list of hashes per row."""
+    hashes, rows, counts = word_hashes(arr)
+    assert counts.tolist() == [len(words(t or "")) for t in arr.to_pylist()]
+    got = [[] for _ in range(len(arr))]
+    for h, r in zip(hashes.tolist(), rows.tolist()):
+        got[r].append(h)
+    return got
+
+
+def assert_hashes_are_the_words(arr):
+    """Each row's hashes are word_hash() of its words(), in order, and no two different words of
+    the array share a hash."""
+    texts = arr.to_pylist()
+    assert hashed_words(arr) == [[word_hash(w) for w in words(t or "")] for t in texts]
+    vocab = {w for t in texts for w in words(t or "")}
+    assert len({word_hash(w) for w in vocab}) == len(vocab)
+
+
 def test_row_level_views_match_the_python_functions():
     rng = random.Random(1)
     texts = [random_text(rng) for _ in range(2000)] + SPECIAL
     others = [random_text(rng) for _ in texts]
-    flat, rows = word_lists(pa.array(texts, pa.string()))
-    got = [[] for _ in texts]
-    for w, r in zip(flat.to_pylist(), rows.tolist()):
-        got[r].append(w)
-    assert got == [words(t or "") for t in texts]
-    a, b = word_ids(pa.array(texts, pa.string()), pa.array(others, pa.string()))
+    assert_hashes_are_the_words(pa.array(texts, pa.string()))
+    a, b = word_hashes(pa.array(texts, pa.string())), word_hashes(pa.array(others, pa.string()))
     for n in (1, 2, 3, 4, 13):
-        ratios = repeated_ngram_ratios(*a, len(texts), n)
+        ratios = repeated_ngram_ratios(a, n)
         assert ratios.tolist() == [repeated_ngram_ratio(words(t or ""), n) for t in texts]
-    jac = word_jaccards(a, b, len(texts))
+    jac = word_jaccards(a, b)
     assert jac.tolist() == [word_jaccard(words(t or ""), words(o or "")) for t, o in zip(texts, others)]
+
+
+def test_word_hashes_tell_apart_words_that_differ_in_one_byte_or_in_length():
+    """Words of every length around the 7- and 8-byte steps of span_hashes: each different word a
+    different hash (the short ones by construction; NUL and two-byte UTF-8 characters included),
+    and a word's hash the same in an ASCII row and in a row that words() splits in Python."""
+    base = "abcdefghijklmnopqrstuvwxyz0123456789"
+    vocab = {base[:n] for n in range(1, 37)}
+    vocab |= {w[:-1] + c for w in list(vocab) for c in "z\x00é"}
+    vocab |= {w + "\x00" for w in list(vocab)}
+    assert len({word_hash(w) for w in vocab}) == len(vocab)
+    ascii_rows = [w for w in sorted(vocab) if w.isascii()]
+    mixed = [w + " é" for w in ascii_rows]
+    for r_ascii, r_mixed in zip(hashed_words(pa.array(ascii_rows)), hashed_words(pa.array(mixed))):
+        assert r_mixed[:1] == r_ascii
 
 
 class ReferenceExactDedupe:
@@ -162,16 +192,47 @@ def test_exact_dedupe_matches_the_hash_set_reference(key, monkeypatch):
 
 
 
-def test_word_lists_of_sliced_and_chunked_arrays():
+def test_word_hashes_of_sliced_and_chunked_arrays():
     rng = random.Random(2)
     texts = [random_text(rng) for _ in range(300)]
     for arr in (pa.array(texts, pa.string()).slice(7, 200), pa.chunked_array([texts[7:100], texts[100:207]]),
-                pa.array(texts[7:207], pa.large_string()), pa.chunked_array([], pa.string())):
-        flat, rows = word_lists(arr)
-        got = [[] for _ in range(len(arr))]
-        for w, r in zip(flat.to_pylist(), rows.tolist()):
-            got[r].append(w)
-        assert got == [words(t or "") for t in arr.to_pylist()]
+                pa.array(texts[7:207], pa.large_string()), pa.chunked_array([], pa.string()),
+                pa.array([t for t in texts if t is None or t.isascii()], pa.string()).slice(3)):
+        assert_hashes_are_the_words(arr)
+
+
+def test_normalised_is_the_utf8_kernels_result_on_every_ascii_byte():
+    """normalised() takes Arrow's ASCII kernels on plain-ASCII text: the same result as the UTF-8
+    ones for every ASCII byte as a separator (\\x1c-\\x1f, whitespace to UTF-8 only, send the array
+    the UTF-8 way), and on mixed, chunked, large-string, sliced and null-holding arrays."""
+    import pyarrow.compute as pc
+
+    def utf8_way(arr):
+        words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr)))
+        return pc.binary_join(words, pa.scalar(" ", words.type.value_type))
+
+    for c in map(chr, range(128)):
+        texts = [f"Ab{c}CD{c}{c}e", f"{c}x{c}", c, f" {c} ", "plain Text"]
+        assert normalised(pa.array(texts)).to_pylist() == utf8_way(pa.array(texts)).to_pylist(), repr(c)
+    rng = random.Random(4)
+    texts = [random_text(rng) for _ in range(500)]
+    plain = [t for t in texts if t is None or (t.isascii() and not any("\x1c" <= ch <= "\x1f" for ch in t))]
+    for arr in (pa.array(texts), pa.array(plain), pa.array(plain).slice(3, 200), pa.array(plain, pa.large_string()),
+                pa.chunked_array([plain[:50], plain[50:]]), pa.chunked_array([plain[:50], texts[50:]])):
+        assert normalised(arr).to_pylist() == utf8_way(arr).to_pylist()
+
+
+def test_blank_is_what_trimming_whitespace_leaves_empty():
+    """The post filter's empty check against its definition (Arrow's trim, then length 0) on every
+    Unicode code point alone, and on empty, repeated, mixed and null texts."""
+    import pyarrow.compute as pc
+
+    from pairforge.pipeline.filters import blank
+
+    texts = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    texts += ["", " ", " \t\n\u3000\x1c", "a", " a ", "\u00a0x", None]
+    arr = pa.array(texts)
+    assert blank(arr).to_pylist() == pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_pylist()
 
 
 def test_shingle_lists_match_the_per_row_shingles(monkeypatch):

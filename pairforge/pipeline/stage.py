@@ -21,20 +21,31 @@ class Stage(Protocol):
 
 
 class Reasons:
-    """First-failing-check-wins reason per row, built from boolean masks."""
+    """First-failing-check-wins reason per row, built from boolean masks (Arrow, nulls as False, or
+    NumPy). Kept as a NumPy code per row, made an Arrow string array once, not a string if_else per
+    check (nine checks and the split of a 1000-row table: 0.30 against 0.39 us a row)."""
 
     def __init__(self, n: int):
-        import pyarrow as pa
+        import numpy as np
 
-        self.reason = pa.nulls(n, pa.string())
+        self.code, self.names = np.zeros(n, dtype=np.int16), [""]
 
     def flag(self, mask, reason: str) -> None:
-        import pyarrow.compute as pc
+        import numpy as np
 
         from .text import filled
 
-        mask = filled(mask, False)
-        self.reason = pc.if_else(pc.and_(mask, pc.is_null(self.reason)), reason, self.reason)
+        if not isinstance(mask, np.ndarray):
+            mask = filled(mask, False).to_numpy(zero_copy_only=False)
+        self.names.append(reason)
+        self.code[(self.code == 0) & mask] = len(self.names) - 1
+
+    @property
+    def reason(self):
+        """The reason of each row as an Arrow string array (null: no check failed)."""
+        import pyarrow as pa
+
+        return pa.array(self.names, pa.string()).take(pa.array(self.code, mask=self.code == 0))
 
     def split(self, table):
         return split_by_reason(table, self.reason)
