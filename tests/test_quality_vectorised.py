@@ -223,8 +223,9 @@ def test_normalised_is_the_utf8_kernels_result_on_every_ascii_byte():
 
 
 def test_blank_is_what_trimming_whitespace_leaves_empty():
-    """The post filter's empty check against its definition (Arrow's trim, then length 0) on every
-    Unicode code point alone, and on empty, repeated, mixed and null texts."""
+    """The post filter's empty check against its definition (Arrow's trim, then length 0; a null
+    text: False, as a flag reads it) on every Unicode code point alone, and on empty, repeated,
+    mixed and null texts."""
     import pyarrow.compute as pc
 
     from pairforge.pipeline.filters import blank
@@ -232,7 +233,65 @@ def test_blank_is_what_trimming_whitespace_leaves_empty():
     texts = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     texts += ["", " ", " \t\n\u3000\x1c", "a", " a ", "\u00a0x", None]
     arr = pa.array(texts)
-    assert blank(arr).to_pylist() == pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_pylist()
+    reference = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0)
+    assert blank(arr).to_pylist() == pc.fill_null(reference, False).to_pylist()  # a null text: not blank
+
+
+def garbage_null(values: list[bytes], valid: list[bool], typ=None):
+    """A string array whose null slots hold bytes of their own (Arrow does not look inside them)."""
+    import numpy as np
+
+    offsets = np.cumsum([0] + [len(v) for v in values]).astype(np.int32)
+    arr = pa.Array.from_buffers(pa.string(), len(values), [pa.array(valid).buffers()[1], pa.py_buffer(offsets.tobytes()),
+                                                         pa.py_buffer(b"".join(values))], null_count=valid.count(False))
+    arr.validate(full=True)
+    return arr
+
+
+def test_null_slots_holding_bytes_are_never_read():
+    """A null's slot may hold any bytes, invalid UTF-8 included: the empty check, the word hashes and the
+    post filter read past them as the trimming reference does (found by a hostile test: utf8_is_space
+    raised on them)."""
+    import pyarrow.compute as pc
+
+    from pairforge.pipeline.filters import blank
+
+    arr = garbage_null([b"a", b"\xff\xfe", b" ", b"ok \xe9 x"], [True, False, True, False])
+    assert blank(arr).to_pylist() == [False, False, True, False]
+    assert pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(arr)), 0).to_pylist() == [False, None, True, None]
+    assert hashed_words(arr) == [[word_hash("a")], [], [], []]
+    f = recipe_from_dict({"source": {"path": "x.jsonl"}}, []).filters
+    table = random_table(random.Random(5), 4)
+    table = table.set_column(table.schema.get_field_index("chosen"), "chosen", arr)
+    table = table.set_column(table.schema.get_field_index("rejected"), "rejected", arr)
+    assert outcome(PostFilter(f), table) == outcome(ReferencePostFilter(f), table)
+
+
+def test_normalised_of_an_array_whose_values_do_not_start_at_its_data():
+    """An array made by from_buffers with a first offset past 0: pyarrow's ascii_lower returns zero
+    bytes there, so normalised() takes the UTF-8 kernels (found by a hostile test)."""
+    import numpy as np
+
+    arr = pa.Array.from_buffers(pa.string(), 2, [None, pa.py_buffer(np.array([5, 7, 10], np.int32).tobytes()),
+                                                 pa.py_buffer(b"XXXXXab cDe")])
+    assert normalised(arr).to_pylist() == ["ab", "cd"]
+    assert normalised(pa.chunked_array([arr, pa.array(["  Q  r "])])).to_pylist() == ["ab", "cd", "q r"]
+
+
+def test_word_hashes_are_keyed_per_process():
+    """Two long words built to share a hash when the long-word key is known (the second 8 bytes
+    cancel the first 8's mix: found by a hostile test against a fixed key) do not share one here,
+    and another process hashes words with other keys."""
+    import subprocess
+    import sys
+
+    w1, w2 = "aaaaaaaabapbaaap", "q7qn80na8z68plo4"
+    assert word_hash(w1) != word_hash(w2)
+    a, b = word_hashes(pa.array([w1, f"{w1} {w2}"])), word_hashes(pa.array([w2, "x"]))
+    assert word_jaccards(a, b).tolist() == [0.0, 0.0] and repeated_ngram_ratios(a, 1).tolist() == [0.0, 0.0]
+    code = "from pairforge.pipeline.word_hashes import word_hash; print(word_hash('abcdefghijk'), word_hash('abc'))"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout for _ in range(2)}
+    assert len(runs) == 2
 
 
 def test_shingle_lists_match_the_per_row_shingles(monkeypatch):

@@ -39,10 +39,13 @@ def _bounds(reasons: Reasons, name: str, chars, tokens, b: Bounds) -> None:
 def blank(arr):
     """Whether each text is empty or whitespace only: what trimming Unicode whitespace leaves empty
     (utf8_is_space's characters are utf8_trim_whitespace's, tested over every code point), without
-    the trimmed copy (0.04 against 0.11 us a row)."""
+    the trimmed copy (0.04 against 0.11 us a row). A null text is not blank (False). Nulls are
+    filled first: a null's slot may hold any bytes, which utf8_is_space would read and reject."""
     import pyarrow.compute as pc
 
-    return pc.or_(pc.utf8_is_space(arr), pc.equal(pc.binary_length(arr), 0))
+    text = filled(arr, "")
+    out = pc.or_(pc.utf8_is_space(text), pc.equal(pc.binary_length(text), 0))
+    return out if arr.null_count == 0 else pc.and_(pc.is_valid(arr), out)
 
 
 class PreFilter:
@@ -85,7 +88,7 @@ class PostFilter:
         rejected = table["rejected"]
         stats = self._word_stats(table) if f.identical or f.repetition.enabled or f.max_similarity is not None else None
         if f.empty:
-            r.flag(blank(filled(rejected, "")), "rejected_empty")
+            r.flag(blank(filled(rejected, "")), "rejected_empty")  # no answer: empty
             r.flag(blank(table["chosen"]), "chosen_empty")
         if f.truncated == "drop":
             r.flag(pc.equal(table["rejected_finish_reason"], "length"), "rejected_truncated")

@@ -7,11 +7,12 @@ table, only one that two different words in a row do not share. This replaced wo
 Arrow string array and numbered by pc.dictionary_encode: on the quality benchmark's 1000-row tables,
 splitting and numbering both texts took 6.2 us a row and hashing takes 3.1; with both measures, 9.6
 against 5.2 (medians of 5 interleaved runs in one process, one thread, when this replaced it).
-Hashes are made from the text's bytes by NumPy: a word of at most 7 bytes is its bytes and its
-length, mixed by a bijection (no two such words share a hash); a longer one mixes 8 bytes at a time.
-The measures compare the top 62 (Jaccard) or 63 (n-grams) bits, so two different words (n-grams)
-of one row merge with a chance of about k*k / 2**63 for k distinct ones in the row (1e-15 for 80
-words; exact dedupe's 64-bit prompt hashes take the same kind of risk). A merge would move one
+Hashes are made from the text's bytes by NumPy, keyed per process (span_hashes): a word of at most
+7 bytes is its bytes and its length, mixed by a bijection (no two such words share a hash); a longer
+one mixes 8 bytes at a time. The measures compare the top 62 (Jaccard) or 63 (n-grams) bits, so two
+different words (n-grams) of one row merge with a chance of about k*k / 2**63 for k distinct ones in
+the row (1e-15 for 80 words; exact dedupe's 64-bit prompt hashes take the same kind of risk), and
+the keys keep an input from being built to merge them. A merge would move one
 row's measure by about one word; equal words always stay equal, so a Jaccard of 1 (which the
 identical-answer check relies on) is never lost.
 """
@@ -19,13 +20,13 @@ identical-answer check relies on) is never lost.
 from __future__ import annotations
 
 import functools
+import os
 import string
 from typing import Any, NamedTuple
 
 from . import text
 
 PAD = 2**64 - 1  # fills the lines of _rows_sorted's matrices; no value they sort has the top bit set
-_SEED_LONG = 0x9E3779B97F4A7C15  # a word of 8 bytes or more starts from its first 8 bytes xor this
 _NGRAM = 0x100000001B3  # n-gram hashes: (previous * this + next word's hash), mixed
 
 
@@ -54,22 +55,26 @@ def _tables():
 
     masks = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [2**64 - 1], dtype=np.uint64)
     gaps = {ord(c) for c in "\t\n\x0b\x0c\r \x1c\x1d\x1e\x1f" + string.punctuation}
-    return masks, pa.array([0 if c in gaps else 1 for c in range(256)], pa.int8())
+    seeds = np.frombuffer(os.urandom(16), dtype=np.uint64)  # (short words', long words') keys: see span_hashes
+    return masks, pa.array([0 if c in gaps else 1 for c in range(256)], pa.int8()), seeds
 
 
 def span_hashes(buf, starts, lengths):
     """The hash of each byte span buf[s : s + n] (buf: a NumPy uint8 array with 8 spare bytes at its
-    end). A span of at most 7 bytes: (its bytes | its length << 56), mixed; a longer one: its first 8
-    bytes xor a seed, mixed, then each further 8 bytes (the last ones masked) xored in and mixed, then
-    its length."""
+    end). A span of at most 7 bytes: (its bytes | its length << 56) xor a key, mixed (a bijection: no
+    two such spans share a hash); a longer one: its first 8 bytes xor another key, mixed, then each
+    further 8 bytes (the last ones masked) xored in and mixed, then its length. The keys are drawn
+    per process, as Python keys its str hash: without them two long words could be built to share
+    a hash (the second 8 bytes chosen to cancel the first's mix), and a text could be made to look
+    repetitive or similar that is not."""
     import numpy as np
 
-    masks, _ = _tables()
+    masks, _, (key_short, key_long) = _tables()
     lengths = lengths.astype(np.int64)
     at = np.ndarray(shape=(max(0, len(buf) - 8),), dtype="<u8", buffer=buf, strides=(1,))  # 8 bytes from any byte
     h = at[starts] & masks[np.minimum(lengths, 8)] if len(starts) else np.zeros(0, np.uint64)
     short = lengths < 8
-    h = _mix(np.where(short, h | (lengths.astype(np.uint64) << np.uint64(56)), h ^ np.uint64(_SEED_LONG)))
+    h = _mix(np.where(short, (h | (lengths.astype(np.uint64) << np.uint64(56))) ^ key_short, h ^ key_long))
     long_ = np.flatnonzero(~short)
     todo, j = long_, 8
     while len(todo):
@@ -98,7 +103,7 @@ def _ascii_spans(offsets, body, is_ascii):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    _, in_word = _tables()
+    _, in_word, _ = _tables()
     keep = pc.take(in_word, pa.array(body)).to_numpy()
     if is_ascii is not None:
         keep = keep & np.repeat(is_ascii, np.diff(offsets)).view(np.int8)
@@ -146,7 +151,7 @@ def word_hashes(arr) -> Words:
     if is_ascii is None or is_ascii.all():
         return Words(hashes, np.repeat(np.arange(len(arr)), counts), counts)
     other = [text.words(t) for t in arr.filter(pa.array(~is_ascii)).to_pylist()]
-    o, b = text.string_bytes(pa.array([w for ws in other for w in ws], pa.string()))
+    o, b = text.string_bytes(pa.array([w for ws in other for w in ws], pa.large_string()))  # past 2 GiB too
     buf = np.zeros(len(b) + 8, dtype=np.uint8)
     buf[: len(b)] = b
     rows_other = np.repeat(np.flatnonzero(~is_ascii), [len(ws) for ws in other])
