@@ -107,8 +107,6 @@ def filters_and_exact(path: Path, workdir: Path, threads: int | None = None) -> 
     """The pre filter and exact dedupe as a build runs them (spill.run_two_pass: exact dedupe sees the
     whole file, its index on disk, then hands the rows back), then the post filter on each table as
     finish() runs it; `threads`: the stages' threads (default: the build's, parallel.threads())."""
-    import pyarrow as pa
-
     from pairforge.pipeline import parallel
 
     default = parallel.threads

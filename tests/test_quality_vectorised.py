@@ -201,25 +201,27 @@ def test_word_hashes_of_sliced_and_chunked_arrays():
         assert_hashes_are_the_words(arr)
 
 
+def utf8_normalised(arr):
+    """normalised() as Arrow's UTF-8 kernels give it (its reference: the ASCII path must agree)."""
+    import pyarrow.compute as pc
+
+    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr)))
+    return pc.binary_join(words, pa.scalar(" ", words.type.value_type))
+
+
 def test_normalised_is_the_utf8_kernels_result_on_every_ascii_byte():
     """normalised() takes Arrow's ASCII kernels on plain-ASCII text: the same result as the UTF-8
     ones for every ASCII byte as a separator (\\x1c-\\x1f, whitespace to UTF-8 only, send the array
     the UTF-8 way), and on mixed, chunked, large-string, sliced and null-holding arrays."""
-    import pyarrow.compute as pc
-
-    def utf8_way(arr):
-        words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr)))
-        return pc.binary_join(words, pa.scalar(" ", words.type.value_type))
-
     for c in map(chr, range(128)):
         texts = [f"Ab{c}CD{c}{c}e", f"{c}x{c}", c, f" {c} ", "plain Text"]
-        assert normalised(pa.array(texts)).to_pylist() == utf8_way(pa.array(texts)).to_pylist(), repr(c)
+        assert normalised(pa.array(texts)).to_pylist() == utf8_normalised(pa.array(texts)).to_pylist(), repr(c)
     rng = random.Random(4)
     texts = [random_text(rng) for _ in range(500)]
     plain = [t for t in texts if t is None or (t.isascii() and not any("\x1c" <= ch <= "\x1f" for ch in t))]
     for arr in (pa.array(texts), pa.array(plain), pa.array(plain).slice(3, 200), pa.array(plain, pa.large_string()),
                 pa.chunked_array([plain[:50], plain[50:]]), pa.chunked_array([plain[:50], texts[50:]])):
-        assert normalised(arr).to_pylist() == utf8_way(arr).to_pylist()
+        assert normalised(arr).to_pylist() == utf8_normalised(arr).to_pylist()
 
 
 def test_blank_is_what_trimming_whitespace_leaves_empty():
@@ -295,18 +297,20 @@ def test_word_hashes_are_keyed_per_process():
 
 
 def test_shingle_lists_match_the_per_row_shingles(monkeypatch):
+    """Near-dedupe's Arrow shingles are shingles() of each normalised text (UTF-8), for every shingle size,
+    on Unicode whitespace and case, empty, null, sliced, chunked and large-string arrays, and on plain
+    ASCII (normalised_words' ASCII kernels)."""
     from pairforge.pipeline import text
 
-    """Near-dedupe's Arrow shingles are shingles() of each normalised text (UTF-8), for every shingle size,
-    on Unicode whitespace and case, empty, null, sliced, chunked and large-string arrays."""
     rng = random.Random(3)
     texts = [random_text(rng) for _ in range(1500)] + SPECIAL + ["a", "a b", "a b c", " a  b ", "\u2003", "x\u3000y"]
+    plain = [t for t in texts if t is None or (t.isascii() and not any("\x1c" <= ch <= "\x1f" for ch in t))]
     arrays = [pa.array(texts, pa.string()), pa.array(texts, pa.string()).slice(5, 700),
               pa.chunked_array([texts[:40], texts[40:900]]), pa.array(texts[:300], pa.large_string()),
-              pa.array([], pa.string()), pa.array([None, None], pa.string())]
+              pa.array([], pa.string()), pa.array([None, None], pa.string()), pa.array(plain, pa.string())]
     for limit in (text.JOIN_LIMIT, 1):  # 1: joined as large strings, as past 2 GiB of shingles
         monkeypatch.setattr(text, "JOIN_LIMIT", limit)
         for arr in arrays:
-            norm = normalised(pa.array(arr.to_pylist(), pa.string())).to_pylist()
+            norm = utf8_normalised(pa.array(arr.to_pylist(), pa.string())).to_pylist()
             for size in (1, 2, 3, 5):
                 assert shingle_lists(arr, size) == [[x.encode() for x in shingles(t or "", size)] for t in norm], size

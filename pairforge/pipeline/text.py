@@ -19,18 +19,26 @@ def filled(arr, value):
 
 
 def normalised(arr):
-    """Lower case, whitespace collapsed and trimmed (Arrow string array in and out). Text of plain
-    ASCII (no byte past 127, none of \\x1c-\\x1f, which Arrow's UTF-8 kernels count as whitespace
-    and its ASCII ones do not) takes the ASCII kernels, with the same result: 0.96 against 1.45 us a
-    row (split_whitespace is most of it) on the quality benchmark's prompts."""
+    """Lower case, whitespace collapsed and trimmed (Arrow string array in and out): normalised_words
+    joined by single spaces."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if _plain_ascii(arr):
-        words = pc.ascii_split_whitespace(pc.ascii_trim_whitespace(pc.ascii_lower(arr)))
-    else:
-        words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr)))
+    words = normalised_words(arr)
     return pc.binary_join(words, pa.scalar(" ", words.type.value_type))  # a large_string array: a large_string " "
+
+
+def normalised_words(arr):
+    """Each text lower-cased, trimmed and split at whitespace (an Arrow list array; "" splits to one
+    empty word): what normalised() joins and near-dedupe shingles. Text of plain ASCII (no byte past
+    127, none of \\x1c-\\x1f, which Arrow's UTF-8 kernels count as whitespace and its ASCII ones do
+    not) takes the ASCII kernels, with the same result: normalised() 0.96 against 1.45 us a row
+    (split_whitespace is most of it) on the quality benchmark's prompts."""
+    import pyarrow.compute as pc
+
+    if _plain_ascii(arr):
+        return pc.ascii_split_whitespace(pc.ascii_trim_whitespace(pc.ascii_lower(arr)))
+    return pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(arr)))
 
 
 def _plain_ascii(arr) -> bool:
@@ -45,23 +53,31 @@ def _plain_ascii(arr) -> bool:
     for chunk in chunks:
         if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
             return False
-        wide = pa.types.is_large_string(chunk.type)
-        if chunk.offset == 0 and len(chunk) and np.frombuffer(chunk.buffers()[1], np.int64 if wide else np.int32)[0]:
+        offsets = _offsets(chunk)
+        if chunk.offset == 0 and offsets[0]:
             return False
-        body = string_bytes(chunk)[1]
+        body = string_bytes(chunk, offsets)[1]
         if len(body) and (body.max() > 127 or ((body - np.uint8(28)) < 4).any()):
             return False
     return True
 
 
-def string_bytes(arr):
-    """(offsets rebased to 0 as int64, the bytes they index as uint8) of an Arrow string array."""
+def _offsets(arr):
+    """An Arrow string array's value offsets, as stored (int64)."""
     import numpy as np
     import pyarrow as pa
 
     wide = pa.types.is_large_string(arr.type)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
-    offsets = offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    return offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+
+
+def string_bytes(arr, offsets=None):
+    """(offsets rebased to 0 as int64, the bytes they index as uint8) of an Arrow string array
+    (`offsets`: its _offsets(), where already read)."""
+    import numpy as np
+
+    offsets = _offsets(arr) if offsets is None else offsets
     data = arr.buffers()[2]
     body = np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]] if data is not None else np.zeros(0, np.uint8)
     return offsets - offsets[0], body
@@ -125,7 +141,7 @@ def shingle_lists(arr, size: int) -> list[list[bytes]]:
     import pyarrow.compute as pc
 
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    words = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(filled(arr, ""))))
+    words = normalised_words(filled(arr, ""))
     flat, off = words.flatten(), np.asarray(words.offsets, dtype=np.int64)  # "" splits to one empty word
     if flat.nbytes * size >= JOIN_LIMIT:  # the shingles could overflow a string array's 32-bit offsets
         flat = flat.cast(pa.large_string())

@@ -154,8 +154,8 @@ def word_hashes(arr) -> Words:
     o, b = text.string_bytes(pa.array([w for ws in other for w in ws], pa.large_string()))  # past 2 GiB too
     buf = np.zeros(len(b) + 8, dtype=np.uint8)
     buf[: len(b)] = b
-    rows_other = np.repeat(np.flatnonzero(~is_ascii), [len(ws) for ws in other])
     counts[~is_ascii] = [len(ws) for ws in other]
+    rows_other = np.repeat(np.flatnonzero(~is_ascii), counts[~is_ascii])
     return Words(np.concatenate([hashes, span_hashes(buf, o[:-1], np.diff(o))]),
                  np.concatenate([np.repeat(np.arange(len(arr)), counts * is_ascii), rows_other]), counts)
 
